@@ -1,0 +1,125 @@
+"""Where every file of the compendium lives, anchored at the project root.
+
+Notebooks run with the kernel's working directory wherever papermill or JupyterLab started
+it, so no code in the project uses relative paths: everything goes through
+:func:`project_root` and :class:`SitePaths`.
+
+Stage outputs are written through :class:`SitePaths` too. When the stage runner
+(:mod:`policestress.stages`) executes a notebook it sets ``POLICESTRESS_STAGING``; outputs
+then go to a scratch folder and are moved into place only when the whole notebook has
+succeeded, so a failed stage never leaves half-written tables that look fresh. Run
+interactively (JupyterLab), a notebook writes straight to the final folders.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT_ENV = "POLICESTRESS_ROOT"
+STAGING_ENV = "POLICESTRESS_STAGING"
+
+# Kinds of output and the top-level folder each goes to (per site).
+OUTPUT_KINDS = {
+    "tables": "tables",
+    "figures": "figures",
+    "processed": "data/processed",
+    "reports": "reports",
+}
+
+
+def _looks_like_root(path: Path) -> bool:
+    return (path / "pyproject.toml").is_file() and (path / "config" / "sites").is_dir()
+
+
+def project_root() -> Path:
+    """Return the project root.
+
+    Taken from ``$POLICESTRESS_ROOT`` if set, else the nearest parent of the working
+    directory that holds ``pyproject.toml`` and ``config/sites``, else the checkout this
+    package was installed from (editable install).
+    """
+    env = os.environ.get(ROOT_ENV)
+    if env:
+        return Path(env).resolve()
+    here = Path.cwd().resolve()
+    for candidate in (here, *here.parents):
+        if _looks_like_root(candidate):
+            return candidate
+    source_checkout = Path(__file__).resolve().parents[2]
+    if _looks_like_root(source_checkout):
+        return source_checkout
+    raise FileNotFoundError(
+        "cannot find the project root (a folder with pyproject.toml and config/sites); "
+        f"set {ROOT_ENV} or start from inside the project"
+    )
+
+
+@dataclass(frozen=True)
+class SitePaths:
+    """Input and output locations of one survey site.
+
+    Parameters
+    ----------
+    site : str
+        Site name, the stem of ``config/sites/<site>/site.yml``.
+    root : Path, optional
+        Project root; default :func:`project_root`.
+
+    Examples
+    --------
+    >>> p = SitePaths("y-subbureau-sim")
+    >>> p.table("reliability.csv").name
+    'reliability.csv'
+    """
+
+    site: str
+    root: Path | None = None
+
+    @property
+    def base(self) -> Path:
+        return self.root if self.root is not None else project_root()
+
+    @property
+    def config_dir(self) -> Path:
+        return self.base / "config" / "sites" / self.site
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.base / "data" / "raw" / self.site
+
+    def final_dir(self, kind: str) -> Path:
+        return self.base / OUTPUT_KINDS[kind] / self.site
+
+    def output_dir(self, kind: str) -> Path:
+        """Folder a stage writes ``kind`` outputs to (the staging copy under the runner)."""
+        staging = os.environ.get(STAGING_ENV)
+        folder = Path(staging) / kind if staging else self.final_dir(kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def table(self, name: str) -> Path:
+        return self.output_dir("tables") / name
+
+    def figure(self, name: str) -> Path:
+        return self.output_dir("figures") / name
+
+    def processed(self, name: str) -> Path:
+        return self.output_dir("processed") / name
+
+    def read_processed(self, name: str) -> Path:
+        """Path of a processed file made by an earlier stage (always the final copy)."""
+        path = self.final_dir("processed") / name
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path} does not exist: run the cleaning stage first (make validate SITE={self.site})"
+            )
+        return path
+
+    def read_table(self, name: str) -> Path:
+        """Path of a table made by an earlier stage (always the final copy)."""
+        path = self.final_dir("tables") / name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist: run the stage that makes it first")
+        return path

@@ -1,0 +1,43 @@
+"""Figures, one module per statistical topic; :func:`save_figure` writes them all.
+
+Every figure is written as PNG (300 dpi) and SVG with software and date metadata removed,
+so reruns give identical bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+
+# SVG text as paths: files render the same wherever they are opened, and the hash salt fixed
+# so element ids do not change between runs.
+matplotlib.rcParams["svg.fonttype"] = "path"
+matplotlib.rcParams["svg.hashsalt"] = "policestress"
+
+
+def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) -> list[Path]:
+    """Save ``fig`` as ``<stem>.png`` (300 dpi) and ``<stem>.svg`` in ``folder``.
+
+    Parameters
+    ----------
+    fig : matplotlib Figure
+    folder : Path
+        Usually ``SitePaths.output_dir("figures")``.
+    stem : str
+        File name without extension.
+    close : bool
+        Close the figure after saving (default) to free memory in long notebooks.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    png = folder / f"{stem}.png"
+    svg = folder / f"{stem}.svg"
+    fig.savefig(png, dpi=300, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    if close:
+        plt.close(fig)
+    return [png, svg]
