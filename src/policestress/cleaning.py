@@ -1,0 +1,170 @@
+"""Cleaning and scoring: exclusion rules, reverse-keying, construct and domain scores.
+
+:func:`apply_exclusions` applies the site's ``exclusions`` rules in the order they are
+configured; a respondent is counted under the first rule that excludes them, so the flow
+table adds up. :func:`score` recodes reverse-keyed items and computes scale scores with the
+missing-item rule of ``scoring.min_answered_fraction``; ERI scores come from
+:func:`policestress.eri.score_eri` with the site's ``eri`` settings.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from policestress.config import SiteConfig
+from policestress.survey_io import parse_duration_seconds
+
+RULE_DESCRIPTIONS = {
+    "duplicates": "duplicate submission (identical answers to every question as an earlier one)",
+    "attention_check": "failed the attention-check item",
+    "max_missing_fraction": "too many unanswered scored items",
+    "straightlining": "same answer to nearly every item of the block (straight-lining)",
+    "min_duration_seconds": "implausibly short completion time",
+}
+
+
+def _duplicates(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
+    if not setting:
+        return pd.Series(False, index=data.index)
+    answers = site.codebook.items(types=("likert", "categorical")).item_id.tolist()
+    return data.duplicated(subset=answers, keep="first")
+
+
+def _attention(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
+    return data[setting["item"]] != float(setting["expected"])
+
+
+def _missing(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
+    scored = site.codebook.items().item_id.tolist()
+    return data[scored].isna().mean(axis=1) > float(setting)
+
+
+def _straightlining(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
+    items = site.codebook.item_ids(setting["instrument"])
+    block = data[items]
+    modal_share = block.apply(lambda r: r.value_counts().iloc[0] / r.notna().sum() if r.notna().any() else 0.0, axis=1)
+    return modal_share >= float(setting["max_same_answer_fraction"])
+
+
+def _duration(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
+    seconds = parse_duration_seconds(data["duration"])
+    return seconds < float(setting)
+
+
+RULES = {
+    "duplicates": _duplicates,
+    "attention_check": _attention,
+    "max_missing_fraction": _missing,
+    "straightlining": _straightlining,
+    "min_duration_seconds": _duration,
+}
+
+
+def apply_exclusions(data: pd.DataFrame, site: SiteConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Apply the site's exclusion rules in configured order.
+
+    Returns
+    -------
+    kept : DataFrame
+        The retained respondents.
+    flow : DataFrame
+        step, rule, description, setting, excluded, remaining (the first row is the export).
+    reason : Series
+        For every row of ``data``, the rule that excluded it ('' if kept).
+    """
+    rules = site.settings.get("exclusions", {}) or {}
+    unknown = sorted(set(rules) - set(RULES))
+    if unknown:
+        raise ValueError(f"{site.paths.config_dir / 'site.yml'}: unknown exclusion rules {unknown}; known: {sorted(RULES)}")
+    reason = pd.Series("", index=data.index)
+    flow = [{"step": 0, "rule": "export", "description": "questionnaires in the export", "setting": "", "excluded": 0, "remaining": len(data)}]
+    for step, (rule, setting) in enumerate(rules.items(), start=1):
+        if setting in (None, False):
+            continue
+        flagged = RULES[rule](data, site, setting).fillna(False).astype(bool)
+        newly = flagged & (reason == "")
+        reason[newly] = rule
+        flow.append({
+            "step": step, "rule": rule, "description": RULE_DESCRIPTIONS[rule],
+            "setting": str(setting), "excluded": int(newly.sum()), "remaining": int((reason == "").sum()),
+        })
+    return data[reason == ""].copy(), pd.DataFrame(flow), reason
+
+
+def reverse_code(data: pd.DataFrame, items: pd.DataFrame) -> pd.DataFrame:
+    """Recode reverse-keyed items as ``min + max - x``; other columns unchanged.
+
+    Examples
+    --------
+    >>> items = pd.DataFrame({"item_id": ["a", "b"], "min": [1, 1], "max": [5, 5], "reverse": [False, True]})
+    >>> reverse_code(pd.DataFrame({"a": [1, 2], "b": [1, 5]}), items)["b"].tolist()
+    [5, 1]
+    """
+    out = data.copy()
+    for row in items[items["reverse"]].itertuples():
+        if row.item_id in out.columns:
+            out[row.item_id] = int(row.min) + int(row.max) - out[row.item_id]
+    return out
+
+
+def scale_mean(data: pd.DataFrame, items: list[str], min_answered_fraction: float) -> pd.Series:
+    """Mean of the answered items; NaN when fewer than ``min_answered_fraction`` are answered."""
+    block = data[items]
+    answered = block.notna().sum(axis=1)
+    return block.mean(axis=1).where(answered >= np.ceil(min_answered_fraction * len(items) - 1e-9))
+
+
+def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
+    """The analysis data set: ids, demographics, recoded items, scale scores, ERI scores."""
+    codebook = site.codebook
+    likert = codebook.items()
+    recoded = reverse_code(kept, likert)
+    fraction = float(site.get("scoring.min_answered_fraction", 0.66))
+    columns = {"respondent_id": kept["respondent_id"].astype(int).astype(str)}
+    for item in codebook.categorical():
+        columns[item] = kept[item].astype("Int64")
+    for item in likert.item_id:
+        columns[item] = recoded[item]
+    for instrument in ("stress_sources", "outcome", "relief"):
+        if not codebook.has_instrument(instrument):
+            continue
+        for construct, items in codebook.scales(instrument).items():
+            columns[f"score_{construct}"] = scale_mean(recoded, items, fraction)
+    if codebook.has_instrument("stress_sources"):
+        for domain, constructs in codebook.domains("stress_sources").items():
+            items = [i for c in constructs for i in codebook.item_ids("stress_sources", c)]
+            columns[f"score_{domain}"] = scale_mean(recoded, items, fraction)
+    analysis = pd.DataFrame(columns)
+    if codebook.has_instrument("eri"):
+        from policestress.eri import score_eri
+
+        eri = score_eri(
+            kept[codebook.item_ids("eri")],
+            codebook.items("eri"),
+            missing_rule=site.get("eri.missing_rule", "prorate"),
+            max_missing=int(site.get("eri.max_missing", 1)),
+            ratio_cutoff=float(site.get("eri.ratio_cutoff", 1.0)),
+            oc_cutoff=site.get("eri.oc_cutoff", "tertile"),
+        )
+        analysis = pd.concat([analysis, eri], axis=1)
+    return analysis.reset_index(drop=True)
+
+
+def data_dictionary(analysis: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
+    """One row per column of analysis.csv: name, kind, Chinese and English label, values."""
+    table = site.codebook.table.set_index("item_id")
+    rows = []
+    for column in analysis.columns:
+        if column in table.index:
+            row = table.loc[column]
+            kind = {"categorical": "demographic code", "likert": "item (reverse-keyed recoded)" if row["reverse"] else "item"}.get(row["type"], row["type"])
+            rows.append({"column": column, "kind": kind, "label_zh": row["label_zh"], "label_en": row["label_en"], "values_zh": row["values_zh"], "values_en": row["values_en"]})
+        elif column.startswith("score_"):
+            name = column.removeprefix("score_")
+            rows.append({"column": column, "kind": "scale score (mean of items)", "label_zh": site.codebook.label(name, "zh"), "label_en": site.codebook.label(name, "en"), "values_zh": "", "values_en": ""})
+        elif column.startswith("eri_"):
+            rows.append({"column": column, "kind": "ERI score (policestress.eri)", "label_zh": "", "label_en": column, "values_zh": "", "values_en": ""})
+        else:
+            rows.append({"column": column, "kind": "identifier (sequence number of the export)", "label_zh": "序号", "label_en": "respondent number", "values_zh": "", "values_en": ""})
+    return pd.DataFrame(rows)
