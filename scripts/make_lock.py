@@ -34,7 +34,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         venv.create(tmp, with_pip=True)
         pip = [str(Path(tmp) / "bin" / "python"), "-m", "pip"]
-        subprocess.run([*pip, "install", "--quiet", "-r", str(ROOT / "requirements.in")], check=True)
+        subprocess.run(
+            [*pip, "install", "--quiet", "-r", str(ROOT / "requirements.in")], check=True
+        )
         frozen = subprocess.run(
             [*pip, "freeze", "--exclude-editable"], check=True, capture_output=True, text=True
         ).stdout

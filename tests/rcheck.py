@@ -26,9 +26,8 @@ def r_missing_reason() -> str | None:
             "Rscript not found: install r-base-core r-cran-lavaan r-cran-psych r-cran-semtools "
             "r-cran-gparotation r-cran-jsonlite (Debian) to run the R cross-checks"
         )
-    probe = "for (p in c(%s)) if (!requireNamespace(p, quietly=TRUE)) cat(p, '')" % ", ".join(
-        f"'{p}'" for p in R_PACKAGES
-    )
+    quoted = ", ".join(f"'{p}'" for p in R_PACKAGES)
+    probe = f"for (p in c({quoted})) if (!requireNamespace(p, quietly=TRUE)) cat(p, '')"
     missing = subprocess.run(["Rscript", "-e", probe], capture_output=True, text=True).stdout
     if missing.strip():
         return f"R packages missing: {missing.strip()} (Debian: r-cran-<name>)"

@@ -43,7 +43,9 @@ def _missing(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
 def _straightlining(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
     items = site.codebook.item_ids(setting["instrument"])
     block = data[items]
-    modal_share = block.apply(lambda r: r.value_counts().iloc[0] / r.notna().sum() if r.notna().any() else 0.0, axis=1)
+    modal_share = block.apply(
+        lambda r: r.value_counts().iloc[0] / r.notna().sum() if r.notna().any() else 0.0, axis=1
+    )
     return modal_share >= float(setting["max_same_answer_fraction"])
 
 
@@ -61,7 +63,9 @@ RULES = {
 }
 
 
-def apply_exclusions(data: pd.DataFrame, site: SiteConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def apply_exclusions(
+    data: pd.DataFrame, site: SiteConfig
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Apply the site's exclusion rules in configured order.
 
     Returns
@@ -76,19 +80,36 @@ def apply_exclusions(data: pd.DataFrame, site: SiteConfig) -> tuple[pd.DataFrame
     rules = site.settings.get("exclusions", {}) or {}
     unknown = sorted(set(rules) - set(RULES))
     if unknown:
-        raise ValueError(f"{site.paths.config_dir / 'site.yml'}: unknown exclusion rules {unknown}; known: {sorted(RULES)}")
+        raise ValueError(
+            f"{site.paths.config_dir / 'site.yml'}: unknown exclusion rules {unknown}; known: {sorted(RULES)}"
+        )
     reason = pd.Series("", index=data.index)
-    flow = [{"step": 0, "rule": "export", "description": "questionnaires in the export", "setting": "", "excluded": 0, "remaining": len(data)}]
+    flow = [
+        {
+            "step": 0,
+            "rule": "export",
+            "description": "questionnaires in the export",
+            "setting": "",
+            "excluded": 0,
+            "remaining": len(data),
+        }
+    ]
     for step, (rule, setting) in enumerate(rules.items(), start=1):
         if setting in (None, False):
             continue
         flagged = RULES[rule](data, site, setting).fillna(False).astype(bool)
         newly = flagged & (reason == "")
         reason[newly] = rule
-        flow.append({
-            "step": step, "rule": rule, "description": RULE_DESCRIPTIONS[rule],
-            "setting": str(setting), "excluded": int(newly.sum()), "remaining": int((reason == "").sum()),
-        })
+        flow.append(
+            {
+                "step": step,
+                "rule": rule,
+                "description": RULE_DESCRIPTIONS[rule],
+                "setting": str(setting),
+                "excluded": int(newly.sum()),
+                "remaining": int((reason == "").sum()),
+            }
+        )
     return data[reason == ""].copy(), pd.DataFrame(flow), reason
 
 
@@ -158,13 +179,52 @@ def data_dictionary(analysis: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
     for column in analysis.columns:
         if column in table.index:
             row = table.loc[column]
-            kind = {"categorical": "demographic code", "likert": "item (reverse-keyed recoded)" if row["reverse"] else "item"}.get(row["type"], row["type"])
-            rows.append({"column": column, "kind": kind, "label_zh": row["label_zh"], "label_en": row["label_en"], "values_zh": row["values_zh"], "values_en": row["values_en"]})
+            kind = {
+                "categorical": "demographic code",
+                "likert": "item (reverse-keyed recoded)" if row["reverse"] else "item",
+            }.get(row["type"], row["type"])
+            rows.append(
+                {
+                    "column": column,
+                    "kind": kind,
+                    "label_zh": row["label_zh"],
+                    "label_en": row["label_en"],
+                    "values_zh": row["values_zh"],
+                    "values_en": row["values_en"],
+                }
+            )
         elif column.startswith("score_"):
             name = column.removeprefix("score_")
-            rows.append({"column": column, "kind": "scale score (mean of items)", "label_zh": site.codebook.label(name, "zh"), "label_en": site.codebook.label(name, "en"), "values_zh": "", "values_en": ""})
+            rows.append(
+                {
+                    "column": column,
+                    "kind": "scale score (mean of items)",
+                    "label_zh": site.codebook.label(name, "zh"),
+                    "label_en": site.codebook.label(name, "en"),
+                    "values_zh": "",
+                    "values_en": "",
+                }
+            )
         elif column.startswith("eri_"):
-            rows.append({"column": column, "kind": "ERI score (policestress.eri)", "label_zh": "", "label_en": column, "values_zh": "", "values_en": ""})
+            rows.append(
+                {
+                    "column": column,
+                    "kind": "ERI score (policestress.eri)",
+                    "label_zh": "",
+                    "label_en": column,
+                    "values_zh": "",
+                    "values_en": "",
+                }
+            )
         else:
-            rows.append({"column": column, "kind": "identifier (sequence number of the export)", "label_zh": "序号", "label_en": "respondent number", "values_zh": "", "values_en": ""})
+            rows.append(
+                {
+                    "column": column,
+                    "kind": "identifier (sequence number of the export)",
+                    "label_zh": "序号",
+                    "label_en": "respondent number",
+                    "values_zh": "",
+                    "values_en": "",
+                }
+            )
     return pd.DataFrame(rows)

@@ -81,7 +81,9 @@ class Codebook:
     table: pd.DataFrame
     constructs: pd.DataFrame
 
-    def items(self, instrument: str | None = None, types: tuple[str, ...] = ("likert",)) -> pd.DataFrame:
+    def items(
+        self, instrument: str | None = None, types: tuple[str, ...] = ("likert",)
+    ) -> pd.DataFrame:
         """Codebook rows of the given instrument (all instruments when None) and item types."""
         rows = self.table[self.table["type"].isin(types)]
         if instrument is not None:
@@ -177,7 +179,9 @@ def _read_codebook_file(path: Path) -> pd.DataFrame:
             f"allowed: {sorted(ITEM_TYPES)}"
         )
     for column in ("min", "max", "reverse"):
-        table[column] = pd.to_numeric(table[column].replace("", None), errors="raise").astype("Int64")
+        table[column] = pd.to_numeric(table[column].replace("", None), errors="raise").astype(
+            "Int64"
+        )
     table["reverse"] = table["reverse"].fillna(0).astype(bool)
     table["source_file"] = path.name
     return table
@@ -207,4 +211,6 @@ def load_site(site: str, root: Path | None = None) -> SiteConfig:
         raise ConfigError(f"{site_file}: item ids defined twice in the codebook: {duplicated}")
     constructs_file = paths.config_dir / settings.get("constructs", "constructs.csv")
     constructs = pd.read_csv(constructs_file, dtype=str, keep_default_na=False, encoding="utf-8")
-    return SiteConfig(name=site, settings=settings, codebook=Codebook(table, constructs), paths=paths)
+    return SiteConfig(
+        name=site, settings=settings, codebook=Codebook(table, constructs), paths=paths
+    )

@@ -55,7 +55,9 @@ def _draw_demographics(rng: np.random.Generator, spec: dict, n: int) -> pd.DataF
     demo = pd.DataFrame(index=range(n))
     for name in ("gender", "age_band", "post_type", "rank", "education", "shift_work"):
         demo[name] = _categorical(rng, spec[name], n)
-    demo["service_years"] = _conditional(rng, spec["service_years_given_age"], demo["age_band"].to_numpy())
+    demo["service_years"] = _conditional(
+        rng, spec["service_years_given_age"], demo["age_band"].to_numpy()
+    )
     demo["marital"] = _conditional(rng, spec["marital_given_age"], demo["age_band"].to_numpy())
     demo["children"] = _conditional(rng, spec["children_given_marital"], demo["marital"].to_numpy())
     return demo
@@ -69,7 +71,9 @@ def _cut(latent: np.ndarray, thresholds: list[float]) -> np.ndarray:
     return np.searchsorted(np.asarray(thresholds), latent) + 1
 
 
-def simulate_latents(model: dict, demo: pd.DataFrame, rng: np.random.Generator, site: SiteConfig) -> dict:
+def simulate_latents(
+    model: dict, demo: pd.DataFrame, rng: np.random.Generator, site: SiteConfig
+) -> dict:
     """Latent scores per construct (stress sources, ERI, outcome, relief), by respondent."""
     n = len(demo)
     domains = site.codebook.domains("stress_sources")
@@ -89,7 +93,9 @@ def simulate_latents(model: dict, demo: pd.DataFrame, rng: np.random.Generator, 
             shift = np.zeros(n)
             for variable, effects in model.get("group_effects", {}).items():
                 if c in effects:
-                    shift += demo[variable].map({int(k): v for k, v in effects[c].items()}).to_numpy()
+                    shift += (
+                        demo[variable].map({int(k): v for k, v in effects[c].items()}).to_numpy()
+                    )
             latent[c] = model["construct_mean"][c] + sd_spec.get(c, sd_spec["default"]) * z + shift
 
     eri = model["eri"]
@@ -104,23 +110,30 @@ def simulate_latents(model: dict, demo: pd.DataFrame, rng: np.random.Generator, 
     out = model["outcome"]
     signal = sum(w * _standardize(latent[k]) for k, w in out["weights"].items())
     signal = _standardize(signal) * np.sqrt(out["r_squared"])
-    latent["perceived_stress"] = out["mean"] + signal + np.sqrt(1 - out["r_squared"]) * rng.standard_normal(n)
+    latent["perceived_stress"] = (
+        out["mean"] + signal + np.sqrt(1 - out["r_squared"]) * rng.standard_normal(n)
+    )
 
     relief = model["relief"]
     for c, parts in relief.items():
         if c == "mean":
             continue
         signal = sum(w * domain[k] for k, w in parts.items())
-        latent[c] = relief["mean"] + signal + np.sqrt(1 - float(np.var(signal))) * rng.standard_normal(n)
+        latent[c] = (
+            relief["mean"] + signal + np.sqrt(1 - float(np.var(signal))) * rng.standard_normal(n)
+        )
     return latent
 
 
-def simulate_responses(site: SiteConfig, seed: int | None = None) -> pd.DataFrame:
+def simulate_responses(
+    site: SiteConfig, seed: int | None = None, n: int | None = None
+) -> pd.DataFrame:
     """Draw one simulated questionnaire per row, columns = codebook item ids (raw coding).
 
     Reverse-keyed items are written reversed, as respondents would answer them; careless
     responders, speeders, break-offs and duplicate submissions are mixed in as the population
-    model's ``response_quality`` says.
+    model's ``response_quality`` says. ``seed`` and ``n`` override the site's seed and the
+    model's ``n_respondents`` (tests draw large samples to check that the model is recovered).
 
     Examples
     --------
@@ -131,7 +144,7 @@ def simulate_responses(site: SiteConfig, seed: int | None = None) -> pd.DataFram
     """
     model = load_population_model(site)
     rng = np.random.default_rng(site.seed if seed is None else seed)
-    n = int(model["n_respondents"])
+    n = int(model["n_respondents"] if n is None else n)
     demo = _draw_demographics(rng, model["demographics"], n)
     latent = simulate_latents(model, demo, rng, site)
 
@@ -155,7 +168,10 @@ def simulate_responses(site: SiteConfig, seed: int | None = None) -> pd.DataFram
     responses = pd.concat([demo, responses], axis=1)
 
     quality = model["response_quality"]
-    duration = np.exp(np.log(quality["duration_seconds"]["median"]) + quality["duration_seconds"]["sigma"] * rng.standard_normal(n))
+    duration = np.exp(
+        np.log(quality["duration_seconds"]["median"])
+        + quality["duration_seconds"]["sigma"] * rng.standard_normal(n)
+    )
     responses["duration"] = np.round(duration).astype(int)
 
     scored = items["item_id"].tolist()
@@ -196,7 +212,9 @@ def simulate_responses(site: SiteConfig, seed: int | None = None) -> pd.DataFram
     responses["submit_time"] = [
         (start + pd.Timedelta(seconds=float(s))).strftime("%Y/%m/%d %H:%M:%S") for s in offsets
     ]
-    responses["source"] = rng.choice(["微信", "手机提交", "链接"], size=len(responses), p=[0.7, 0.2, 0.1])
+    responses["source"] = rng.choice(
+        ["微信", "手机提交", "链接"], size=len(responses), p=[0.7, 0.2, 0.1]
+    )
     responses["respondent_id"] = np.arange(1, len(responses) + 1)
     return responses
 
@@ -261,7 +279,9 @@ def write_export(site: SiteConfig, path: Path | None = None, seed: int | None = 
         sav = frame.copy()
         sav.columns = [f"Q{i}" for i in range(1, sav.shape[1] + 1)]
         pyreadstat.write_sav(
-            sav, str(path), file_label=note[:60],
+            sav,
+            str(path),
+            file_label=note[:60],
             column_labels=dict(zip(sav.columns, frame.columns, strict=True)),
         )
     else:

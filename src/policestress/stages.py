@@ -162,7 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--site", required=True)
     run.add_argument("--kernel", default=DEFAULT_KERNEL)
     run.add_argument(
-        "-p", "--param", action="append", default=[], type=_parse_parameter,
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        type=_parse_parameter,
         help="extra notebook parameter KEY=VALUE (passed as a string)",
     )
     sub.add_parser("list", help="print the stages in chain order")

@@ -45,7 +45,9 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
     raise ExportReadError(f"{path}: not readable as {' or '.join(encodings)} text ({last_error})")
 
 
-def read_export(path: Path, fmt: str = "auto", sheet: int | str = 0, encoding: str = "auto") -> pd.DataFrame:
+def read_export(
+    path: Path, fmt: str = "auto", sheet: int | str = 0, encoding: str = "auto"
+) -> pd.DataFrame:
     """Read a survey export as strings, one column per export column, headers untouched.
 
     Parameters
@@ -113,7 +115,9 @@ def map_headers(export: pd.DataFrame, site: SiteConfig) -> HeaderMapping:
     ``ignore_columns`` are dropped without complaint.
     """
     table = site.codebook.table
-    wanted = {normalize_header(h): i for h, i in zip(table["header"], table["item_id"], strict=True)}
+    wanted = {
+        normalize_header(h): i for h, i in zip(table["header"], table["item_id"], strict=True)
+    }
     wanted.update({i: i for i in table["item_id"]})
     ignore = {normalize_header(c) for c in site.settings.get("ignore_columns", [])}
     seen = pd.Series(export.columns)

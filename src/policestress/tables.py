@@ -28,5 +28,7 @@ def write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=index, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8")
+    table.to_csv(
+        path, index=index, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8"
+    )
     return path

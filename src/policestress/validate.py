@@ -130,27 +130,60 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
     except ExportReadError as error:
         return ValidationReport(path, [Problem("error", "readable", str(error))], None)
     if export.shape[0] == 0:
-        return ValidationReport(path, [Problem("error", "not_empty", "the export has a header but no answers")], None)
+        return ValidationReport(
+            path, [Problem("error", "not_empty", "the export has a header but no answers")], None
+        )
 
     problems: list[Problem] = []
     for column in export.columns:
         if IDENTIFIER_HEADER.search(column):
-            problems.append(Problem("error", "no_identifiers", "column looks like a personal identifier: remove it from the export (or list it under ignore_columns only if it is empty)", column))
+            problems.append(
+                Problem(
+                    "error",
+                    "no_identifiers",
+                    "column looks like a personal identifier: remove it from the export (or list it under ignore_columns only if it is empty)",
+                    column,
+                )
+            )
             continue
         values = export[column].astype(str).str.strip()
         for kind, pattern in IDENTIFIER_VALUE.items():
             hits = values.index[values.str.match(pattern)]
             if len(hits):
-                problems.append(Problem("error", "no_identifiers", f"cells look like a {kind}: personal identifiers must not be in the export", column, _file_rows(hits)))
+                problems.append(
+                    Problem(
+                        "error",
+                        "no_identifiers",
+                        f"cells look like a {kind}: personal identifiers must not be in the export",
+                        column,
+                        _file_rows(hits),
+                    )
+                )
 
     mapping = map_headers(export, site)
     for header in mapping.duplicated:
-        problems.append(Problem("error", "unique_headers", "the header appears more than once", header))
+        problems.append(
+            Problem("error", "unique_headers", "the header appears more than once", header)
+        )
     for header in mapping.missing:
-        problems.append(Problem("error", "codebook_columns_present", "codebook column missing from the export", header))
+        problems.append(
+            Problem(
+                "error",
+                "codebook_columns_present",
+                "codebook column missing from the export",
+                header,
+            )
+        )
     for header in mapping.unknown:
         if not any(p.column == header and p.rule == "no_identifiers" for p in problems):
-            problems.append(Problem("error", "known_columns", "column not in the codebook: add it to the codebook or to ignore_columns in site.yml", header))
+            problems.append(
+                Problem(
+                    "error",
+                    "known_columns",
+                    "column not in the codebook: add it to the codebook or to ignore_columns in site.yml",
+                    header,
+                )
+            )
 
     table = site.codebook.table.set_index("item_id")
     data = decode_answers(mapping.data, site)
@@ -164,15 +197,40 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
         not_numeric = text.index[(text != "") & numeric.isna()]
         if len(not_numeric):
             examples = ", ".join(repr(v) for v in text[not_numeric].unique()[:3])
-            problems.append(Problem("error", "numeric", f"answers that are neither codes nor value labels of the codebook: {examples}", label, _file_rows(not_numeric)))
+            problems.append(
+                Problem(
+                    "error",
+                    "numeric",
+                    f"answers that are neither codes nor value labels of the codebook: {examples}",
+                    label,
+                    _file_rows(not_numeric),
+                )
+            )
         low, high = int(row["min"]), int(row["max"])
-        bad = numeric.index[numeric.notna() & ((numeric < low) | (numeric > high) | (numeric % 1 != 0))]
+        bad = numeric.index[
+            numeric.notna() & ((numeric < low) | (numeric > high) | (numeric % 1 != 0))
+        ]
         if len(bad):
             examples = ", ".join(str(v) for v in numeric[bad].unique()[:3])
-            problems.append(Problem("error", "valid_range", f"values outside the valid codes {low}-{high}: {examples}", label, _file_rows(bad)))
+            problems.append(
+                Problem(
+                    "error",
+                    "valid_range",
+                    f"values outside the valid codes {low}-{high}: {examples}",
+                    label,
+                    _file_rows(bad),
+                )
+            )
         answered = numeric.dropna()
         if row["type"] == "likert" and len(answered) > 1 and answered.nunique() == 1:
-            problems.append(Problem("error", "item_variance", f"every respondent gave the same answer ({answered.iloc[0]:g}): the item has no variance", label))
+            problems.append(
+                Problem(
+                    "error",
+                    "item_variance",
+                    f"every respondent gave the same answer ({answered.iloc[0]:g}): the item has no variance",
+                    label,
+                )
+            )
         data[item] = numeric
 
     id_items = site.codebook.items(types=("id",))["item_id"].tolist()
@@ -180,29 +238,58 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
         ids = data[id_items[0]].astype(str)
         repeated = ids.index[ids.duplicated(keep=False) & (ids != "")]
         if len(repeated):
-            problems.append(Problem("error", "unique_ids", "respondent ids occur more than once", f"'{table.loc[id_items[0], 'header']}' ({id_items[0]})", _file_rows(repeated)))
+            problems.append(
+                Problem(
+                    "error",
+                    "unique_ids",
+                    "respondent ids occur more than once",
+                    f"'{table.loc[id_items[0], 'header']}' ({id_items[0]})",
+                    _file_rows(repeated),
+                )
+            )
 
-    scored = [i for i in site.codebook.items(types=("likert", "categorical")).item_id if i in data.columns]
+    scored = [
+        i for i in site.codebook.items(types=("likert", "categorical")).item_id if i in data.columns
+    ]
     if scored:
         same = data.index[data.duplicated(subset=scored, keep="first")]
         if len(same):
-            problems.append(Problem("warning", "duplicate_submissions", "identical answers to every question as an earlier row: the cleaning stage keeps the first", "", _file_rows(same)))
+            problems.append(
+                Problem(
+                    "warning",
+                    "duplicate_submissions",
+                    "identical answers to every question as an earlier row: the cleaning stage keeps the first",
+                    "",
+                    _file_rows(same),
+                )
+            )
 
     minimum = int(site.get("validation.min_respondents", 100))
     if len(data) < minimum:
-        problems.append(Problem("error", "enough_respondents", f"{len(data)} respondents; the planned factor analyses need at least {minimum} (validation.min_respondents)"))
+        problems.append(
+            Problem(
+                "error",
+                "enough_respondents",
+                f"{len(data)} respondents; the planned factor analyses need at least {minimum} (validation.min_respondents)",
+            )
+        )
     return ValidationReport(path, problems, data)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policestress.validate", description=__doc__)
     parser.add_argument("--site", required=True)
-    parser.add_argument("--file", type=Path, help="validate this export instead of the site's raw_file")
+    parser.add_argument(
+        "--file", type=Path, help="validate this export instead of the site's raw_file"
+    )
     args = parser.parse_args(argv)
     report = validate_export(load_site(args.site), args.file)
     print(report.text(), file=sys.stderr if report.errors else sys.stdout)
     if report.errors:
-        print(f"{len(report.errors)} error(s): fix the export or the codebook, then rerun", file=sys.stderr)
+        print(
+            f"{len(report.errors)} error(s): fix the export or the codebook, then rerun",
+            file=sys.stderr,
+        )
         return 1
     print(f"{report.file}: {len(report.data)} rows, no errors, {len(report.warnings)} warning(s)")
     return 0

@@ -1,0 +1,145 @@
+"""The Makefile chain on the default site, run in a scratch copy of the project.
+
+One `make all` from scratch, then the promises of the foundation: a second `make all` does
+nothing, touching a stage's notebook reruns it and what follows (not what precedes), a stage
+that raises leaves nothing of itself behind and makes `make` fail with the error visible,
+and an export that fails validation stops the chain before anything is written.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from policestress.stages import STAGES
+
+pytestmark = pytest.mark.chain
+
+ROOT = Path(__file__).resolve().parents[1]
+SITE = "y-subbureau-sim"
+# Tables each stage must publish for the default site (docs/design.md).
+EXPECTED_TABLES = {
+    "validate": ["exclusion_flow.csv", "validation_problems.csv"],
+    "descriptives": [
+        "sample_profile.csv",
+        "item_statistics.csv",
+        "reliability.csv",
+        "score_correlations.csv",
+        "group_comparisons.csv",
+    ],
+    "efa": [
+        "efa_adequacy.csv",
+        "efa_loadings.csv",
+        "efa_parallel.csv",
+        "spss_total_variance.csv",
+        "spss_rotated_components.csv",
+    ],
+    "cfa": ["cfa_fit.csv", "cfa_estimates.csv", "cfa_validity.csv"],
+    "invariance": ["invariance.csv"],
+    "eri": ["eri_summary.csv", "eri_prevalence.csv"],
+    "synthesis": [],
+    "report": [],
+}
+
+
+def make(scratch: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICESTRESS_")}
+    # -o: the venv is shared with the real checkout; never reinstall it from the copy
+    return subprocess.run(
+        ["make", "-o", ".venv/.installed", *args],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    root = tmp_path_factory.mktemp("chain")
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for relative in listed:
+        source = ROOT / relative
+        if source.is_file():
+            target = root / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    (root / ".venv").symlink_to(ROOT / ".venv")
+    proc = make(root, "all")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    return root
+
+
+def ran(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"policestress.stages run {stage} " in output}
+
+
+def test_make_all_publishes_every_stage(scratch):
+    for stage, notebook in STAGES.items():
+        assert (scratch / "reports" / SITE / notebook).exists(), stage
+        for table in EXPECTED_TABLES[stage]:
+            assert (scratch / "tables" / SITE / table).stat().st_size > 0, table
+    assert (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
+    assert not (scratch / "build" / SITE).exists() or not any((scratch / "build" / SITE).iterdir())
+
+
+def test_second_make_all_does_nothing(scratch):
+    proc = make(scratch, "all")
+    assert proc.returncode == 0
+    assert "Nothing to be done for 'all'" in proc.stdout
+    assert ran(proc.stdout) == set()
+
+
+def test_touching_a_stage_reruns_it_and_what_follows(scratch):
+    notebook = scratch / "notebooks" / STAGES["efa"]
+    before = notebook.stat()
+    os.utime(notebook)
+    try:
+        proc = make(scratch, "-n", "all")
+    finally:
+        os.utime(notebook, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert ran(proc.stdout) == {"efa", "cfa", "invariance", "synthesis", "report"}
+
+
+def test_failing_stage_leaves_nothing_behind(scratch):
+    import nbformat
+
+    path = scratch / "notebooks" / STAGES["descriptives"]
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(
+        nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")')
+    )
+    nbformat.write(nb, path)
+    published = [scratch / "tables" / SITE / t for t in EXPECTED_TABLES["descriptives"]]
+    proc = make(scratch, "descriptives")
+    assert proc.returncode != 0
+    assert "deliberate failure for the test" in proc.stdout + proc.stderr
+    assert not (scratch / "reports" / SITE / STAGES["descriptives"]).exists()
+    assert not any(p.exists() for p in published)
+    assert not (scratch / "build" / SITE / "descriptives").exists()
+
+
+def test_invalid_export_stops_the_chain(scratch):
+    import pandas as pd
+
+    from policestress.config import load_site
+
+    site = load_site(SITE, scratch)
+    broken = pd.read_excel(site.raw_file, dtype=str)
+    column = site.codebook.table.set_index("item_id").loc["OCC_WL2", "header"]
+    broken.loc[2, column] = "9"
+    broken.to_excel(site.raw_file, index=False)
+    proc = make(scratch, "validate")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "valid_range" in output and "OCC_WL2" in output and "rows 4" in output
+    assert not (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
+    assert not (scratch / "reports" / SITE / STAGES["validate"]).exists()
