@@ -142,7 +142,7 @@ def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
     likert = codebook.items()
     recoded = reverse_code(kept, likert)
     fraction = float(site.get("scoring.min_answered_fraction", 0.66))
-    columns = {"respondent_id": kept["respondent_id"].astype(int).astype(str)}
+    columns = {"respondent_id": kept[codebook.id_item()].astype(int).astype(str)}
     for item in codebook.categorical():
         columns[item] = kept[item].astype("Int64")
     for item in likert.item_id:

@@ -123,6 +123,13 @@ class Codebook:
             raise KeyError(item_id)
         return _parse_value_labels(row.iloc[0][f"values_{language}"])
 
+    def id_item(self) -> str:
+        """Item id of the respondent-id column (the codebook row of type ``id``)."""
+        ids = self.items(types=("id",))["item_id"]
+        if len(ids) != 1:
+            raise ConfigError(f"the codebook needs exactly one row of type 'id', found {len(ids)}")
+        return str(ids.iloc[0])
+
     def categorical(self) -> list[str]:
         return self.items(types=("categorical",))["item_id"].tolist()
 

@@ -52,14 +52,13 @@ def _conditional(rng: np.random.Generator, table: dict, given: np.ndarray) -> np
 
 
 def _draw_demographics(rng: np.random.Generator, spec: dict, n: int) -> pd.DataFrame:
+    """Demographics in the order listed; ``{given: other, table: {...}}`` draws conditionally."""
     demo = pd.DataFrame(index=range(n))
-    for name in ("gender", "age_band", "post_type", "rank", "education", "shift_work"):
-        demo[name] = _categorical(rng, spec[name], n)
-    demo["service_years"] = _conditional(
-        rng, spec["service_years_given_age"], demo["age_band"].to_numpy()
-    )
-    demo["marital"] = _conditional(rng, spec["marital_given_age"], demo["age_band"].to_numpy())
-    demo["children"] = _conditional(rng, spec["children_given_marital"], demo["marital"].to_numpy())
+    for name, probs in spec.items():
+        if "given" in probs:
+            demo[name] = _conditional(rng, probs["table"], demo[probs["given"]].to_numpy())
+        else:
+            demo[name] = _categorical(rng, probs, n)
     return demo
 
 
@@ -98,8 +97,8 @@ def simulate_latents(
                     )
             latent[c] = model["construct_mean"][c] + sd_spec.get(c, sd_spec["default"]) * z + shift
 
-    eri = model["eri"]
-    for c in ("effort", "reward", "overcommitment"):
+    eri = model.get("eri", {})
+    for c in ("effort", "reward", "overcommitment") if eri else ():
         parts = eri[c]
         signal = sum(w * (domain[k] if k in domain else standardized[k]) for k, w in parts.items())
         explained = float(np.var(signal))
@@ -107,21 +106,20 @@ def simulate_latents(
         standardized[c] = _standardize(z)
         latent[c] = eri["mean"][c] + standardized[c]
 
-    out = model["outcome"]
-    signal = sum(w * _standardize(latent[k]) for k, w in out["weights"].items())
-    signal = _standardize(signal) * np.sqrt(out["r_squared"])
-    latent["perceived_stress"] = (
-        out["mean"] + signal + np.sqrt(1 - out["r_squared"]) * rng.standard_normal(n)
-    )
+    out = model.get("outcome")
+    if out:
+        signal = sum(w * _standardize(latent[k]) for k, w in out["weights"].items())
+        signal = _standardize(signal) * np.sqrt(out["r_squared"])
+        noise = np.sqrt(1 - out["r_squared"]) * rng.standard_normal(n)
+        latent["perceived_stress"] = out["mean"] + signal + noise
 
-    relief = model["relief"]
+    relief = model.get("relief", {})
     for c, parts in relief.items():
         if c == "mean":
             continue
         signal = sum(w * domain[k] for k, w in parts.items())
-        latent[c] = (
-            relief["mean"] + signal + np.sqrt(1 - float(np.var(signal))) * rng.standard_normal(n)
-        )
+        noise = np.sqrt(1 - float(np.var(signal))) * rng.standard_normal(n)
+        latent[c] = relief["mean"] + signal + noise
     return latent
 
 
@@ -185,26 +183,26 @@ def simulate_responses(
         cursor += count
         return chosen
 
-    for i in take(quality["straightliners"]):
+    for i in take(quality.get("straightliners", 0)):
         responses.loc[i, stress_items] = int(rng.integers(1, 6))
         if attention:
             responses.loc[i, attention["item"]] = responses.loc[i, stress_items[0]]
-    for i in take(quality["random_responders"]):
+    for i in take(quality.get("random_responders", 0)):
         for row in items.itertuples():
             responses.loc[i, row.item_id] = int(rng.integers(int(row.min), int(row.max) + 1))
         if attention:
             responses.loc[i, attention["item"]] = int(rng.integers(1, 6))
-    for i in take(quality["speeders"]):
+    for i in take(quality.get("speeders", 0)):
         responses.loc[i, "duration"] = int(rng.integers(60, 171))
     responses = responses.astype({c: "float64" for c in scored})
-    for i in take(quality["break_offs"]):
+    for i in take(quality.get("break_offs", 0)):
         responses.loc[i, scored[len(scored) // 2 :]] = np.nan
     low, high = quality["item_missing_rate"]
     for item in scored:
         rate = rng.uniform(low, high)
         responses.loc[rng.random(n) < rate, item] = np.nan
 
-    duplicates = responses.loc[take(quality["duplicates"])].copy()
+    duplicates = responses.loc[take(quality.get("duplicates", 0))].copy()
     responses = pd.concat([responses, duplicates], ignore_index=True)
 
     start = pd.Timestamp("2023-10-09 08:00:00")
@@ -215,7 +213,8 @@ def simulate_responses(
     responses["source"] = rng.choice(
         ["微信", "手机提交", "链接"], size=len(responses), p=[0.7, 0.2, 0.1]
     )
-    responses["respondent_id"] = np.arange(1, len(responses) + 1)
+    id_item = site.codebook.items(types=("id",))["item_id"].iloc[0]
+    responses[id_item] = np.arange(1, len(responses) + 1)
     return responses
 
 
@@ -278,12 +277,25 @@ def write_export(site: SiteConfig, path: Path | None = None, seed: int | None = 
 
         sav = frame.copy()
         sav.columns = [f"Q{i}" for i in range(1, sav.shape[1] + 1)]
+        header_to_item = dict(
+            zip(site.codebook.table["header"], site.codebook.table["item_id"], strict=True)
+        )
+        value_labels = {
+            name: site.codebook.value_labels(header_to_item[header], site.language)
+            for name, header in zip(sav.columns, frame.columns, strict=True)
+            if header_to_item[header] in site.codebook.categorical()
+        }
         pyreadstat.write_sav(
             sav,
             str(path),
             file_label=note[:60],
             column_labels=dict(zip(sav.columns, frame.columns, strict=True)),
+            variable_value_labels=value_labels,
         )
+        # The SPSS header stamps the creation date and time (bytes 92-108): fix them.
+        data = bytearray(path.read_bytes())
+        data[92:109] = b"23 Oct 2300:00:00"
+        path.write_bytes(bytes(data))
     else:
         raise ValueError(f"{path}: unknown export format {suffix!r} (xlsx, csv or sav)")
     return path
