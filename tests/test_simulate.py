@@ -30,11 +30,13 @@ def test_same_seed_same_bytes(site, tmp_path):
     assert first.read_bytes() == second.read_bytes()
 
 
-def test_committed_export_is_what_the_simulator_draws(site, tmp_path):
-    fresh = write_export(site, tmp_path / "survey_export.xlsx")
-    assert fresh.read_bytes() == site.raw_file.read_bytes(), (
-        "data/raw/y-subbureau-sim/survey_export.xlsx differs from the simulator's output: "
-        "run `make simulate` and commit the file"
+@pytest.mark.parametrize("name", ["y-subbureau-sim", "w-subbureau-sim"])
+def test_committed_export_is_what_the_simulator_draws(name, tmp_path):
+    simulated = load_site(name)
+    fresh = write_export(simulated, tmp_path / simulated.raw_file.name)
+    assert fresh.read_bytes() == simulated.raw_file.read_bytes(), (
+        f"{simulated.raw_file} differs from the simulator's output: "
+        f"run `make simulate SITE={name}` and commit the file"
     )
 
 
