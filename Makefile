@@ -28,7 +28,7 @@ ifeq ($(wildcard config/sites/$(SITE)/site.yml),)
 endif
 
 
-.PHONY: all help venv lock validate descriptives efa cfa invariance eri synthesis report test lint format lab clean simulate
+.PHONY: all help venv lock validate descriptives efa cfa invariance eri synthesis report test lint format lab clean simulate verify new-site
 
 all: report ## run the whole chain for SITE (sets up .venv first if needed)
 
@@ -86,6 +86,13 @@ $(REPORTS)/07_report.ipynb: notebooks/07_report.ipynb $(COMMON) $(REPORTS)/06_sy
 
 simulate: $(STAMP) ## redraw a simulated site's raw export from its population model
 	$(PY) -m policestress.simulate --site $(SITE)
+
+verify: all ## rerun the chain in a scratch copy; compare every table cell by cell
+	$(PY) -m policestress.verify --site $(SITE)
+
+new-site: $(STAMP) ## scaffold config/sites/NAME from a survey export: make new-site NAME=x EXPORT=file
+	@test -n "$(NAME)" -a -n "$(EXPORT)" || { echo "usage: make new-site NAME=<site> EXPORT=<export file>"; exit 2; }
+	$(PY) -m policestress.scaffold --name $(NAME) --export $(EXPORT)
 
 # ---- development --------------------------------------------------------------------------
 test: $(STAMP) ## run the test suite (R cross-checks skip with a reason when R is absent)

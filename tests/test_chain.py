@@ -7,13 +7,13 @@ and an export that fails validation stops the chain before anything is written.
 """
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from policestress.stages import STAGES
+from policestress.verify import copy_project, run_make
 
 pytestmark = pytest.mark.chain
 
@@ -45,34 +45,12 @@ EXPECTED_TABLES = {
 
 
 def make(scratch: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICESTRESS_")}
-    # -o: the venv is shared with the real checkout; never reinstall it from the copy
-    return subprocess.run(
-        ["make", "-o", ".venv/.installed", *args],
-        cwd=scratch,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    return run_make(scratch, *args)
 
 
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory):
-    root = tmp_path_factory.mktemp("chain")
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for relative in listed:
-        source = ROOT / relative
-        if source.is_file():
-            target = root / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    (root / ".venv").symlink_to(ROOT / ".venv")
+    root = copy_project(ROOT, tmp_path_factory.mktemp("chain"))
     proc = make(root, "all")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     return root

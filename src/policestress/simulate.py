@@ -197,10 +197,14 @@ def simulate_responses(
     responses = responses.astype({c: "float64" for c in scored})
     for i in take(quality.get("break_offs", 0)):
         responses.loc[i, scored[len(scored) // 2 :]] = np.nan
+    # Item nonresponse concentrates in a minority of respondents (most online forms are
+    # answered in full): each item's missing rate is reached within that minority.
     low, high = quality["item_missing_rate"]
+    share = float(quality.get("incomplete_share", 1.0))
+    skippers = rng.random(n) < share
     for item in scored:
         rate = rng.uniform(low, high)
-        responses.loc[rng.random(n) < rate, item] = np.nan
+        responses.loc[skippers & (rng.random(n) < rate / share), item] = np.nan
 
     duplicates = responses.loc[take(quality.get("duplicates", 0))].copy()
     responses = pd.concat([responses, duplicates], ignore_index=True)

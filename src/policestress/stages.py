@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from policestress.paths import OUTPUT_KINDS, STAGING_ENV, SitePaths, project_root
+from policestress.provenance import forget_stage, record_stage
 
 # Stage name -> notebook, in chain order. The Makefile holds the dependencies between them.
 STAGES: dict[str, str] = {
@@ -58,6 +59,8 @@ def _strip_volatile_metadata(notebook_path: Path) -> None:
     for key in ("start_time", "end_time", "duration"):
         nb.get("metadata", {}).get("papermill", {}).pop(key, None)
     for cell in nb.get("cells", []):
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill gives it a random id
         pm = cell.get("metadata", {}).get("papermill", {})
         for key in ("start_time", "end_time", "duration"):
             pm.pop(key, None)
@@ -93,6 +96,7 @@ def run_stage(
     executed.parent.mkdir(parents=True)
 
     _remove_previous_outputs(paths, stage)
+    forget_stage(site, stage, root)
     final_notebook = paths.final_dir("reports") / notebook.name
     final_notebook.unlink(missing_ok=True)
 
@@ -140,6 +144,7 @@ def run_stage(
         json.dumps([str(p.relative_to(root)) for p in published], indent=1) + "\n",
         encoding="utf-8",
     )
+    record_stage(site, stage, published, root)
     # The executed notebook goes last: it is the target make compares timestamps against.
     final_notebook.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(executed), final_notebook)
