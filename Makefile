@@ -28,7 +28,7 @@ ifeq ($(wildcard config/sites/$(SITE)/site.yml),)
 endif
 
 
-.PHONY: all help venv lock validate descriptives efa cfa invariance eri synthesis report test lint format lab clean simulate verify new-site
+.PHONY: all help venv lock validate descriptives efa cfa invariance eri synthesis report test lint format lab clean simulate verify new-site bench
 
 all: report ## run the whole chain for SITE (sets up .venv first if needed)
 
@@ -93,6 +93,9 @@ verify: all ## rerun the chain in a scratch copy; compare every table cell by ce
 new-site: $(STAMP) ## scaffold config/sites/NAME from a survey export: make new-site NAME=x EXPORT=file
 	@test -n "$(NAME)" -a -n "$(EXPORT)" || { echo "usage: make new-site NAME=<site> EXPORT=<export file>"; exit 2; }
 	$(PY) -m policestress.scaffold --name $(NAME) --export $(EXPORT)
+
+bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simulated respondents)
+	$(PY) scripts/bench.py
 
 # ---- development --------------------------------------------------------------------------
 test: $(STAMP) ## run the test suite (R cross-checks skip with a reason when R is absent)

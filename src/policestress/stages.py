@@ -37,6 +37,8 @@ STAGES: dict[str, str] = {
     "report": "07_report.ipynb",
 }
 DEFAULT_KERNEL = "policestress"
+# Set by the benchmark (scripts/bench.py): where to append each stage's cell timings.
+TIMINGS_ENV = "POLICESTRESS_TIMINGS"
 MANIFEST_DIR = ".manifest"
 
 
@@ -66,6 +68,27 @@ def _strip_volatile_metadata(notebook_path: Path) -> None:
             pm.pop(key, None)
         cell.get("metadata", {}).pop("execution", None)
     notebook_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _append_timings(path: Path, stage: str, executed: Path) -> None:
+    """Append papermill's per-cell durations of one stage run (one JSON object per line)."""
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    cells = [
+        {
+            "source": "".join(cell.get("source", ""))[:200],
+            "tags": cell.get("metadata", {}).get("tags", []),
+            "duration": cell.get("metadata", {}).get("papermill", {}).get("duration"),
+        }
+        for cell in nb.get("cells", [])
+        if cell.get("cell_type") == "code"
+    ]
+    record = {
+        "stage": stage,
+        "notebook_duration": nb["metadata"]["papermill"].get("duration"),
+        "cells": cells,
+    }
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def run_stage(
@@ -125,6 +148,9 @@ def run_stage(
             else:
                 os.environ[key] = value
 
+    timings = os.environ.get(TIMINGS_ENV)
+    if timings:
+        _append_timings(Path(timings), stage, executed)
     _strip_volatile_metadata(executed)
     published: list[Path] = []
     for kind in OUTPUT_KINDS:

@@ -1,0 +1,259 @@
+"""Benchmark of the chain: wall time and peak memory per stage, cold and no-op, default and large.
+
+Run with ``make bench`` (or ``.venv/bin/python scripts/bench.py --help``). Everything runs in
+a scratch copy of the project, so the working tree's outputs are untouched:
+
+(a) the default site, cold (``make clean`` then each stage in chain order, fresh kernels),
+    ``--runs`` times, and the no-op ``make all`` that follows;
+(b) a simulated large site (``--large-n`` respondents, default 50,000, the default
+    instrument, CSV export), each stage once per run.
+
+Each stage's wall time is split into start-up (process and kernel start, papermill),
+import (the notebook's import cell), compute and output (cells that write tables or
+figures), from papermill's per-cell durations. Peak memory is the largest resident set of
+the stage's process tree (``wait4`` rusage). Results: median and spread over the runs,
+written to ``bench/results/<host>-<date>.json`` and a Markdown summary ``bench/results/latest.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from policestress.stages import STAGES, TIMINGS_ENV  # noqa: E402
+from policestress.verify import copy_project  # noqa: E402
+
+DEFAULT_SITE = "y-subbureau-sim"
+OUTPUT_MARKERS = ("write_csv(", "save_figure(", "write_thesis", "build_report", ".to_csv(")
+
+
+def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, subprocess.CompletedProcess]:
+    """Wall seconds of ``command`` and its completed process."""
+    start = time.perf_counter()
+    proc = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    return time.perf_counter() - start, proc
+
+
+def measure_stage(project: Path, site: str, stage: str, env: dict) -> dict:
+    """Run one stage through make under a fresh wrapper process, whose RUSAGE_CHILDREN
+    peak resident set is then the stage's own (make, the runner and the kernel)."""
+    timings = project / "build" / f"timings-{stage}.jsonl"
+    timings.parent.mkdir(parents=True, exist_ok=True)
+    timings.unlink(missing_ok=True)
+    runner = [
+        sys.executable,
+        "-c",
+        "import resource, subprocess, sys, json;"
+        "p = subprocess.run(sys.argv[1:]);"
+        "print(json.dumps({'rc': p.returncode, 'peak_kib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}), file=sys.stderr)",
+        "make",
+        "-o",
+        ".venv/.installed",
+        f"SITE={site}",
+        stage,
+    ]
+    wall, proc = timed(runner, project, {**env, TIMINGS_ENV: str(timings)})
+    summary = json.loads(proc.stderr.strip().splitlines()[-1])
+    if summary["rc"] != 0:
+        raise RuntimeError(
+            f"stage {stage} failed for {site}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
+    record = json.loads(timings.read_text().splitlines()[-1])
+    split = split_phases(record, wall)
+    return {"stage": stage, "wall_s": wall, "peak_mib": summary["peak_kib"] / 1024, **split}
+
+
+def split_phases(record: dict, wall: float) -> dict:
+    cells = [
+        c
+        for c in record["cells"]
+        if "parameters" not in c["tags"] and "injected-parameters" not in c["tags"]
+    ]
+    durations = [c["duration"] or 0.0 for c in cells]
+    import_s = durations[0] if durations else 0.0
+    output_s = sum(
+        d
+        for c, d in zip(cells[1:], durations[1:], strict=True)
+        if any(m in c["source"] for m in OUTPUT_MARKERS)
+    )
+    compute_s = sum(durations[1:]) - output_s
+    return {
+        "startup_s": wall - sum(durations),
+        "import_s": import_s,
+        "compute_s": compute_s,
+        "output_s": output_s,
+    }
+
+
+def noop(project: Path, site: str, env: dict) -> float:
+    wall, proc = timed(["make", "-o", ".venv/.installed", f"SITE={site}", "all"], project, env)
+    if "Nothing to be done" not in proc.stdout:
+        raise RuntimeError(f"no-op make all did work:\n{proc.stdout[-2000:]}")
+    return wall
+
+
+def make_large_site(project: Path, n: int) -> str:
+    name = f"bench-{n // 1000}k-sim"
+    source = project / "config" / "sites" / DEFAULT_SITE
+    target = project / "config" / "sites" / name
+    shutil.copytree(source, target)
+    settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
+    settings.update(
+        site=name,
+        raw_file=f"data/raw/{name}/survey_export.csv",
+        title_en=f"Benchmark site, {n} simulated respondents",
+    )
+    (target / "site.yml").write_text(
+        yaml.safe_dump(settings, allow_unicode=True, sort_keys=False), encoding="utf-8"
+    )
+    model = yaml.safe_load((target / "population_model.yml").read_text(encoding="utf-8"))
+    model["n_respondents"] = n
+    (target / "population_model.yml").write_text(
+        yaml.safe_dump(model, sort_keys=False), encoding="utf-8"
+    )
+    subprocess.run(
+        [str(project / ".venv" / "bin" / "python"), "-m", "policestress.simulate", "--site", name],
+        cwd=project,
+        check=True,
+        env=bench_env(project),
+    )
+    return name
+
+
+def bench_env(project: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICESTRESS_")}
+    env["POLICESTRESS_ROOT"] = str(project)
+    return env
+
+
+def run_chain(project: Path, site: str, env: dict) -> list[dict]:
+    subprocess.run(["make", "-s", f"SITE={site}", "clean"], cwd=project, check=True, env=env)
+    return [measure_stage(project, site, stage, env) for stage in STAGES]
+
+
+def summarise(runs: list[list[dict]]) -> list[dict]:
+    rows = []
+    for i, stage in enumerate(STAGES):
+        row = {"stage": stage}
+        for key in ("wall_s", "startup_s", "import_s", "compute_s", "output_s", "peak_mib"):
+            values = [run[i][key] for run in runs]
+            row[key] = statistics.median(values)
+            row[f"{key}_min"], row[f"{key}_max"] = min(values), max(values)
+        rows.append(row)
+    totals = [sum(s["wall_s"] for s in run) for run in runs]
+    rows.append(
+        {
+            "stage": "TOTAL",
+            "wall_s": statistics.median(totals),
+            "wall_s_min": min(totals),
+            "wall_s_max": max(totals),
+            "peak_mib": max(max(s["peak_mib"] for s in run) for run in runs),
+        }
+    )
+    return rows
+
+
+def markdown(title: str, rows: list[dict]) -> str:
+    lines = [
+        f"### {title}",
+        "",
+        "| stage | wall s (min-max) | start-up | import | compute | output | peak MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        if r["stage"] == "TOTAL":
+            lines.append(
+                f"| **total** | **{r['wall_s']:.1f}** ({r['wall_s_min']:.1f}-{r['wall_s_max']:.1f}) | | | | | {r['peak_mib']:.0f} |"
+            )
+        else:
+            lines.append(
+                f"| {r['stage']} | {r['wall_s']:.1f} ({r['wall_s_min']:.1f}-{r['wall_s_max']:.1f}) | {r['startup_s']:.1f} | "
+                f"{r['import_s']:.1f} | {r['compute_s']:.1f} | {r['output_s']:.1f} | {r['peak_mib']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--large-n", type=int, default=50_000)
+    parser.add_argument("--large-runs", type=int, default=1)
+    parser.add_argument("--skip-large", action="store_true")
+    args = parser.parse_args(argv)
+
+    results: dict = {
+        "date": date.today().isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        project = copy_project(ROOT, Path(tmp))
+        env = bench_env(project)
+        cold = [run_chain(project, DEFAULT_SITE, env) for _ in range(args.runs)]
+        results["default_cold"] = summarise(cold)
+        noops = [noop(project, DEFAULT_SITE, env) for _ in range(max(args.runs, 3))]
+        results["default_noop_s"] = {
+            "median": statistics.median(noops),
+            "min": min(noops),
+            "max": max(noops),
+        }
+        if not args.skip_large:
+            start = time.perf_counter()
+            large = make_large_site(project, args.large_n)
+            results["large_simulate_s"] = time.perf_counter() - start
+            results["large_n"] = args.large_n
+            results["large"] = summarise(
+                [run_chain(project, large, env) for _ in range(args.large_runs)]
+            )
+
+    out_dir = ROOT / "bench" / "results"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"{platform.node() or 'host'}-{results['date']}.json"
+    json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    parts = [
+        f"# Benchmark, {results['date']} ({results['machine']['cpus']} cores, Python {results['machine']['python']})",
+        "",
+        markdown(
+            f"Default site, cold, {args.runs} runs (median, min-max)", results["default_cold"]
+        ),
+        "",
+        f"No-op `make all`: median {results['default_noop_s']['median']:.2f} s (min {results['default_noop_s']['min']:.2f}, max {results['default_noop_s']['max']:.2f}).",
+    ]
+    if "large" in results:
+        parts += [
+            "",
+            markdown(
+                f"Simulated large site, {results['large_n']} respondents, {args.large_runs} run(s)",
+                results["large"],
+            ),
+            "",
+            f"(Drawing the large export took {results['large_simulate_s']:.1f} s, not counted above.)",
+        ]
+    (out_dir / "latest.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
+    print("\n".join(parts))
+    print(f"\nwritten: {json_path.relative_to(ROOT)}, bench/results/latest.md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
