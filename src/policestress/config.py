@@ -25,6 +25,7 @@ True
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,8 @@ def load_site(site: str, root: Path | None = None) -> SiteConfig:
         raise ConfigError(f"{site_file}: item ids defined twice in the codebook: {duplicated}")
     constructs_file = paths.config_dir / settings.get("constructs", "constructs.csv")
     constructs = pd.read_csv(constructs_file, dtype=str, keep_default_na=False, encoding="utf-8")
+    # Read by policestress.plots.save_figure: figures of a simulated site say so.
+    os.environ["POLICESTRESS_SIMULATED"] = "1" if settings.get("simulated", False) else "0"
     return SiteConfig(
         name=site, settings=settings, codebook=Codebook(table, constructs), paths=paths
     )

@@ -1,11 +1,14 @@
 """Figures, one module per statistical topic; :func:`save_figure` writes them all.
 
 Every figure is written as PNG (300 dpi) and SVG with software and date metadata removed,
-so reruns give identical bytes.
+so reruns give identical bytes. Figures of a simulated site carry a footnote saying so:
+:func:`policestress.config.load_site` records whether the site is simulated in
+``$POLICESTRESS_SIMULATED``, which :func:`save_figure` reads.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 # so element ids do not change between runs.
 matplotlib.rcParams["svg.fonttype"] = "path"
 matplotlib.rcParams["svg.hashsalt"] = "policestress"
+
+SIMULATED_ENV = "POLICESTRESS_SIMULATED"
+SIMULATED_FOOTNOTE = "SIMULATED DATA · 模拟数据"
 
 
 def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) -> list[Path]:
@@ -34,6 +40,10 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if os.environ.get(SIMULATED_ENV) == "1":
+        fig.text(
+            0.995, 0.002, SIMULATED_FOOTNOTE, ha="right", va="bottom", fontsize=7, color="0.45"
+        )
     png = folder / f"{stem}.png"
     svg = folder / f"{stem}.svg"
     fig.savefig(png, dpi=300, bbox_inches="tight", metadata={"Software": None})
