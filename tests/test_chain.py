@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from policestress.stages import STAGES
@@ -87,6 +88,48 @@ def test_touching_a_stage_reruns_it_and_what_follows(scratch):
     assert ran(proc.stdout) == {"efa", "cfa", "invariance", "synthesis", "report"}
 
 
+def test_published_tables_hold_aggregates_only(scratch):
+    from policestress.config import load_site
+
+    site = load_site(SITE, scratch)
+    items = set(site.codebook.item_ids())
+    for table in (scratch / "tables" / SITE).glob("*.csv"):
+        columns = set(pd.read_csv(table, nrows=0).columns)
+        assert "respondent_id" not in columns, table.name
+        assert len(columns & items) < 3, f"{table.name} looks like respondent-level item data"
+
+
+def test_second_site_runs_the_whole_chain(scratch):
+    proc = make(scratch, "all", "SITE=w-subbureau-sim")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    tables = scratch / "tables" / "w-subbureau-sim"
+    for stage_tables in EXPECTED_TABLES.values():
+        for table in stage_tables:
+            assert (tables / table).stat().st_size > 0, table
+    # the ERI short version: 3 effort, 7 reward, 6 overcommitment items
+    eri = pd.read_csv(tables / "eri_summary.csv").set_index("scale")
+    assert eri.loc[["effort", "reward", "overcommitment"], "n_items"].tolist() == [3, 7, 6]
+    fit = pd.read_csv(tables / "cfa_fit.csv")
+    assert {"second_order", "eri"} <= set(fit["model"])
+
+
+def test_verify_names_a_cell_altered_by_hand(scratch):
+    table = scratch / "tables" / SITE / "reliability.csv"
+    original = table.read_text(encoding="utf-8")
+    frame = pd.read_csv(table)
+    frame.loc[0, "alpha"] = 0.99
+    frame.to_csv(table, index=False)
+    try:
+        proc = make(scratch, "verify")
+    finally:
+        table.write_text(original, encoding="utf-8")
+    assert proc.returncode != 0
+    lines = [line.strip() for line in proc.stderr.splitlines() if line.startswith("  ")]
+    # the altered cell is the only difference: every other table reran byte for byte
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("reliability.csv: row 2, column 'alpha': recorded '0.99'")
+
+
 def test_failing_stage_leaves_nothing_behind(scratch):
     import nbformat
 
@@ -106,8 +149,6 @@ def test_failing_stage_leaves_nothing_behind(scratch):
 
 
 def test_invalid_export_stops_the_chain(scratch):
-    import pandas as pd
-
     from policestress.config import load_site
 
     site = load_site(SITE, scratch)
