@@ -16,7 +16,7 @@ SHELL := /bin/bash
 
 CONFIG  := $(shell find config/sites/$(SITE) -type f 2>/dev/null)
 RAW     := $(shell find data/raw/$(SITE) -type f 2>/dev/null)
-PKG     := $(shell find src/policestress -name '*.py' -o -name '*.html' -o -name '*.css' 2>/dev/null)
+PKG     := $(shell find src/policestress -name '*.py' -o -name '*.html' -o -name '*.css' -o -name '*.csv' 2>/dev/null)
 REPORTS := reports/$(SITE)
 RUN     := $(PY) -m policestress.stages run
 COMMON  := $(STAMP) $(PKG) $(CONFIG)

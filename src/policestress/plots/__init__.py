@@ -16,6 +16,11 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
+from policestress.fonts import use_cjk_font  # noqa: E402
+
+# Chinese labels (and the simulated-data footnote) need a CJK font in every figure.
+use_cjk_font()
+
 # SVG text as paths: files render the same wherever they are opened, and the hash salt fixed
 # so element ids do not change between runs.
 matplotlib.rcParams["svg.fonttype"] = "path"

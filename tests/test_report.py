@@ -1,0 +1,286 @@
+"""The assembled report: built from the stage manifests, self-contained, with CJK glyphs."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from html.parser import HTMLParser
+from importlib import metadata
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import pyplot as plt
+
+from policestress import report
+from policestress.config import CODEBOOK_COLUMNS, load_site
+from policestress.fonts import cjk_font_file, use_cjk_font
+from policestress.paths import STAGING_ENV
+from policestress.plots import SIMULATED_ENV, save_figure
+from policestress.plots.synthesis import plot_importance
+
+SITE = "fake-site"
+
+
+class _Collector(HTMLParser):
+    """Collects data-file attributes, <img> sources, links and text of an HTML page."""
+
+    def __init__(self):
+        super().__init__()
+        self.data_files: list[str] = []
+        self.img_src: list[str] = []
+        self.hrefs: list[str] = []
+        self.tags: list[str] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append(tag)
+        if "data-file" in attrs:
+            self.data_files.append(attrs["data-file"])
+        if tag == "img":
+            self.img_src.append(attrs["src"])
+        if "href" in attrs:
+            self.hrefs.append(attrs["href"])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def _parse(path: Path) -> _Collector:
+    parser = _Collector()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+def _figure(color: str) -> plt.Figure:
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.add_patch(plt.Rectangle((0, 0), 1, 1, color=color))
+    ax.set_axis_off()
+    return fig
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """A fake project with two stages' outputs and their manifests, plus one stale file."""
+    monkeypatch.delenv(STAGING_ENV, raising=False)
+    # load_site records the site's simulated flag in the environment: restore it afterwards.
+    monkeypatch.setenv(SIMULATED_ENV, "0")
+    root = tmp_path / "proj"
+    site_dir = root / "config" / "sites" / SITE
+    (site_dir / "codebook").mkdir(parents=True)
+    (root / "pyproject.toml").write_text("[project]\nname='x'\n", encoding="utf-8")
+    (site_dir / "site.yml").write_text(
+        "simulated: true\nlanguage: en\nseed: 7\n"
+        f"raw_file: data/raw/{SITE}/export.csv\ncodebook: [codebook/items.csv]\n",
+        encoding="utf-8",
+    )
+    items = pd.DataFrame(
+        [
+            {
+                "item_id": "W1",
+                "instrument": "stress_sources",
+                "construct": "workload",
+                "domain": "occupational",
+                "type": "likert",
+                "min": "1",
+                "max": "5",
+                "reverse": "0",
+                "header": "W1",
+                "label_zh": "工作量1",
+                "label_en": "Workload 1",
+            }
+        ]
+    ).reindex(columns=CODEBOOK_COLUMNS, fill_value="")
+    items.to_csv(site_dir / "codebook" / "items.csv", index=False)
+    pd.DataFrame(
+        {
+            "name": ["workload"],
+            "level": ["construct"],
+            "domain": ["occupational"],
+            "label_zh": ["工作量"],
+            "label_en": ["Workload"],
+        }
+    ).to_csv(site_dir / "constructs.csv", index=False)
+    raw = root / "data" / "raw" / SITE
+    raw.mkdir(parents=True)
+    (raw / "export.csv").write_text("W1\n3\n4\n", encoding="utf-8")
+    processed = root / "data" / "processed" / SITE
+    processed.mkdir(parents=True)
+    (processed / "analysis.csv").write_text("respondent_id,W1\nr1,3\nr2,4\n", encoding="utf-8")
+
+    tables = root / "tables" / SITE
+    figures = root / "figures" / SITE
+    tables.mkdir(parents=True)
+    pd.DataFrame({"construct": ["workload"], "alpha": [0.8123456], "n": [2]}).to_csv(
+        tables / "reliability.csv", index=False
+    )
+    pd.DataFrame({"x": np.arange(100), "y": np.linspace(0, 1, 100)}).to_csv(
+        tables / "item_statistics.csv", index=False
+    )
+    pd.DataFrame({"what": ["<script>alert(1)</script>"]}).to_csv(
+        tables / "mystery_table.csv", index=False
+    )
+    (tables / "cfa_one_factor.lavaan").write_text("f =~ W1\n", encoding="utf-8")
+    pd.DataFrame({"a": [1]}).to_csv(tables / "stale_table.csv", index=False)  # no manifest
+    save_figure(_figure("#00c800"), figures, "first_figure")
+    save_figure(_figure("#0000ff"), figures, "synthesis_importance_domains")
+    (figures / "first_figure.svg").unlink()  # a figure may exist as PNG only ...
+    save_figure(_figure("#ff00ff"), figures, "svg_only")
+    (figures / "svg_only.png").unlink()  # ... or as SVG only
+
+    manifests = {
+        "descriptives": [
+            f"tables/{SITE}/reliability.csv",
+            f"figures/{SITE}/first_figure.png",
+            f"figures/{SITE}/svg_only.svg",
+        ],
+        "synthesis": [
+            f"tables/{SITE}/item_statistics.csv",
+            f"tables/{SITE}/mystery_table.csv",
+            f"tables/{SITE}/cfa_one_factor.lavaan",
+            f"figures/{SITE}/synthesis_importance_domains.png",
+            f"figures/{SITE}/synthesis_importance_domains.svg",
+            f"data/processed/{SITE}/analysis.csv",
+        ],
+    }
+    folder = root / "reports" / SITE / ".manifest"
+    folder.mkdir(parents=True)
+    for stage, files in manifests.items():
+        (folder / f"{stage}.json").write_text(json.dumps(files), encoding="utf-8")
+    return root
+
+
+def _manifest_files(root: Path) -> set[str]:
+    folder = root / "reports" / SITE / ".manifest"
+    return {f for m in folder.glob("*.json") for f in json.loads(m.read_text(encoding="utf-8"))}
+
+
+def test_report_has_every_manifest_file_and_no_orphan(project):
+    cfg = load_site(SITE, root=project)
+    html = report.build_report(cfg, max_rows=30)
+    assert html == project / "reports" / SITE / "report.html"
+    page = _parse(html)
+    # Every published file is in the report exactly once; nothing else is.
+    assert sorted(page.data_files) == sorted(_manifest_files(project))
+    text = " ".join(page.text)
+    assert f"tables/{SITE}/stale_table.csv" in text  # named in the unlisted warning only
+    # Numbered tables and figures, captions from captions.csv or generic.
+    assert "Table 1" in text and "Table 3" in text and "Table 4" not in text
+    assert "Figure 3" in text and "Figure 4" not in text
+    assert "Reliability of the scales" in text
+    assert "Table: mystery_table" in text
+    assert "First 30 of 100 rows shown." in text
+    # Labels from the codebook and formatted numbers.
+    assert "Workload" in text and "0.812" in text
+
+
+def test_report_is_self_contained(project):
+    cfg = load_site(SITE, root=project)
+    html = report.build_report(cfg)
+    source = html.read_text(encoding="utf-8")
+    page = _parse(html)
+    assert len(page.img_src) == 2 and all(
+        s.startswith("data:image/png;base64,") for s in page.img_src
+    )
+    assert "<svg" in source  # the SVG-only figure is inlined
+    assert "link" not in page.tags and "script" not in page.tags
+    assert not any(h.startswith(("http:", "https:", "//")) for h in page.hrefs)
+    assert 'src="http' not in source and "url(http" not in source and "@import" not in source
+    # The stylesheet is inlined unescaped (quoted font names intact).
+    assert '"Noto Sans CJK SC"' in source and "&#34;" not in source.split("</style>")[0]
+    # Cell text is escaped, never executed.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in source
+
+
+def test_report_provenance_and_banner(project):
+    cfg = load_site(SITE, root=project)
+    source = report.build_report(cfg).read_text(encoding="utf-8")
+    assert 'id="simulated-banner"' in source and "SIMULATED DATA" in source
+    assert report.sha256(project / "data" / "raw" / SITE / "export.csv") in source
+    assert f"<td>pandas</td><td><code>{metadata.version('pandas')}</code>" in source
+    assert "not a git checkout" in source
+    # Nothing time-dependent: a rebuild gives identical bytes.
+    assert report.build_report(cfg).read_text(encoding="utf-8") == source
+
+
+def test_report_without_banner_when_real_and_in_chinese(project):
+    site_yml = project / "config" / "sites" / SITE / "site.yml"
+    site_yml.write_text(
+        site_yml.read_text(encoding="utf-8").replace("simulated: true", "simulated: false"),
+        encoding="utf-8",
+    )
+    cfg = load_site(SITE, root=project)
+    source = report.build_report(cfg, language="zh").read_text(encoding="utf-8")
+    assert "simulated-banner" not in source
+    assert "各量表信度" in source and "表：mystery_table" in source
+    assert "工作量" in source
+
+
+def test_report_written_to_staging_under_the_runner(project, tmp_path, monkeypatch):
+    monkeypatch.setenv(STAGING_ENV, str(tmp_path / "staging"))
+    cfg = load_site(SITE, root=project)
+    path = report.build_report(cfg)
+    assert path == tmp_path / "staging" / "reports" / "report.html"
+
+
+def test_chinese_figure_has_no_missing_glyphs():
+    with matplotlib.rc_context():
+        name = use_cjk_font()
+        assert name == "Noto Sans SC"
+        ranking = pd.DataFrame(
+            {
+                "label": ["突发事件风险", "工作-家庭平衡与家庭安全"],
+                "weight": [0.1, 0.05],
+                "ci_low": [0.08, 0.02],
+                "ci_high": [0.12, 0.07],
+                "rank": [1, 2],
+                "rank_ci_low": [1, 1],
+                "rank_ci_high": [1, 2],
+                "method": ["dominance"] * 2,
+            }
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig = plot_importance(ranking, language="zh")
+            fig.savefig(Path("/dev/null"), format="png")
+            fig.savefig(Path("/dev/null"), format="svg")
+            plt.close(fig)
+        missing = [str(w.message) for w in caught if "missing from font" in str(w.message)]
+        assert missing == []
+
+
+def test_without_the_cjk_font_glyphs_are_missing():
+    """The check above is meaningful: DejaVu Sans alone reports the missing glyphs."""
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fig, ax = plt.subplots()
+            ax.set_title("突发事件风险")
+            fig.savefig(Path("/dev/null"), format="png")
+            plt.close(fig)
+    assert any("missing from font" in str(w.message) for w in caught)
+
+
+def test_cjk_font_comes_from_the_pinned_package():
+    pytest.importorskip("pylopdf_fonts_zh_cn", reason="pip install pylopdf-fonts-zh-cn")
+    path = cjk_font_file()
+    assert path.name == "NotoSansSC-Regular.otf" and "site-packages" in str(path)
+
+
+def test_screenshot_in_headless_chromium_shows_banner_and_first_figure(project, tmp_path):
+    """Documented visual check: the banner (red) and the first figure (green) are on screen."""
+    if report.chromium_binary() is None:
+        pytest.skip("Chromium not installed: apt-get install chromium (Debian) for this check")
+    from PIL import Image
+
+    cfg = load_site(SITE, root=project)
+    html = report.build_report(cfg)
+    png = report.screenshot(html, tmp_path / "shot.png", width=1200, height=1600)
+    image = np.asarray(Image.open(png).convert("RGB")).astype(int)
+    banner = np.all(np.abs(image - [179, 0, 0]) < 8, axis=2)  # #b30000
+    green = np.all(np.abs(image - [0, 200, 0]) < 8, axis=2)  # the first figure's patch
+    assert banner[:150].mean() > 0.3  # the top of the page is the red banner
+    assert green.sum() > 10_000  # the first figure is rendered, not a broken image
