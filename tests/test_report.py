@@ -20,6 +20,7 @@ from policestress.fonts import cjk_font_file, use_cjk_font
 from policestress.paths import STAGING_ENV
 from policestress.plots import SIMULATED_ENV, save_figure
 from policestress.plots.synthesis import plot_importance
+from policestress.provenance import sha256
 
 SITE = "fake-site"
 
@@ -199,7 +200,7 @@ def test_report_provenance_and_banner(project):
     cfg = load_site(SITE, root=project)
     source = report.build_report(cfg).read_text(encoding="utf-8")
     assert 'id="simulated-banner"' in source and "SIMULATED DATA" in source
-    assert report.sha256(project / "data" / "raw" / SITE / "export.csv") in source
+    assert sha256(project / "data" / "raw" / SITE / "export.csv") in source
     assert f"<td>pandas</td><td><code>{metadata.version('pandas')}</code>" in source
     assert "not a git checkout" in source
     # Nothing time-dependent: a rebuild gives identical bytes.

@@ -32,6 +32,11 @@ KEY_PACKAGES = (
     "papermill",
     "openpyxl",
     "pyreadstat",
+    "jinja2",
+    "python-docx",
+    "joblib",
+    "tqdm",
+    "pylopdf-fonts-zh-cn",
 )
 
 

@@ -29,14 +29,12 @@ Examples
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import os
-import platform
 import shutil
 import subprocess
-from importlib import metadata, resources
+from importlib import resources
 from pathlib import Path
 
 import jinja2
@@ -44,33 +42,13 @@ import pandas as pd
 
 from policestress.config import Codebook, SiteConfig
 from policestress.paths import SitePaths
+from policestress.provenance import git_commit, package_versions, sha256
 from policestress.stages import MANIFEST_DIR, STAGES
 from policestress.thesis_tables import caption, caption_order, format_table, label_table
 
 REPORT_NAME = "report.html"
 THESIS_DIR = "thesis"
 # Packages whose versions the report records, in this order (missing ones are skipped).
-SOFTWARE = (
-    "policestress",
-    "numpy",
-    "pandas",
-    "scipy",
-    "statsmodels",
-    "semopy",
-    "factor_analyzer",
-    "pingouin",
-    "scikit-learn",
-    "matplotlib",
-    "seaborn",
-    "papermill",
-    "jinja2",
-    "python-docx",
-    "joblib",
-    "tqdm",
-    "openpyxl",
-    "pyreadstat",
-    "pylopdf-fonts-zh-cn",
-)
 FIGURE_SUFFIXES = (".png", ".svg")
 
 SECTION_TITLES = {
@@ -150,51 +128,16 @@ TEXT = {
 }
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file.
+def software_versions() -> pd.DataFrame:
+    """Python and package versions (``package, version``), from the provenance record's list.
 
     Examples
     --------
-    >>> import tempfile
-    >>> p = Path(tempfile.mkdtemp()) / "x.txt"
-    >>> _ = p.write_bytes(b"abc")
-    >>> sha256(p)[:16]
-    'ba7816bf8f01cfea'
+    >>> software_versions()["package"].tolist()[:2]
+    ['python', 'policestress']
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def git_commit(root: Path) -> str:
-    """``<commit>`` of the checkout (``+ modified`` when tracked files differ), or a reason."""
-    if shutil.which("git") is None:
-        return "not available (git not installed)"
-    run = {"cwd": root, "capture_output": True, "text": True}
-    head = subprocess.run(["git", "rev-parse", "HEAD"], **run)
-    if head.returncode != 0:
-        return "not available (not a git checkout)"
-    dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--"], **run).returncode != 0
-    return head.stdout.strip() + (" + modified tracked files" if dirty else "")
-
-
-def software_versions(packages: tuple[str, ...] = SOFTWARE) -> pd.DataFrame:
-    """Python and package versions from ``importlib.metadata`` (``package, version``).
-
-    Examples
-    --------
-    >>> software_versions(("pandas",))["package"].tolist()
-    ['Python', 'pandas']
-    """
-    rows = [{"package": "Python", "version": platform.python_version()}]
-    for name in packages:
-        try:
-            rows.append({"package": name, "version": metadata.version(name)})
-        except metadata.PackageNotFoundError:
-            continue
-    return pd.DataFrame(rows)
+    versions = package_versions()
+    return pd.DataFrame({"package": list(versions), "version": list(versions.values())})
 
 
 def read_manifests(paths: SitePaths) -> dict[str, list[str]]:
@@ -393,7 +336,7 @@ def provenance(cfg: SiteConfig) -> list[tuple[str, str]]:
     analysis = cfg.paths.final_dir("processed") / "analysis.csv"
     if analysis.is_file():
         items.append(("analysis.csv SHA-256", sha256(analysis)))
-    items.append(("git commit", git_commit(base)))
+    items.append(("git commit", git_commit(base) or "not available (not a git checkout)"))
     items.append(("seed", str(cfg.seed)))
     return items
 
