@@ -26,22 +26,34 @@ from policestress.paths import SitePaths, project_root
 CELLS_SHOWN = 10
 
 
+# Never copied: outputs (the copy rebuilds them), environments, caches, version control.
+OUTPUT_DIRS = ("tables", "figures", "reports", "build", "data/processed", "bench/results")
+SKIPPED_NAMES = {
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".ipynb_checkpoints",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
 def copy_project(root: Path, destination: Path) -> Path:
-    """Copy the project's source files (git's view: tracked + untracked not ignored) to
-    ``destination``, keeping modification times, and link the shared ``.venv``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for relative in listed:
-        source = root / relative
-        if source.is_file():
-            target = destination / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
+    """Copy the project's inputs (code, configuration, raw data; no outputs) to
+    ``destination``, keeping modification times, and link the shared ``.venv``.
+
+    Raw exports ignored by git (real sites) are copied too: the rerun needs them.
+    """
+    skipped = {root / d for d in OUTPUT_DIRS}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return {
+            n
+            for n in names
+            if n in SKIPPED_NAMES or n.endswith(".egg-info") or Path(folder) / n in skipped
+        }
+
+    shutil.copytree(root, destination, ignore=ignore, dirs_exist_ok=True)
     (destination / ".venv").symlink_to(root / ".venv")
     return destination
 
