@@ -11,12 +11,18 @@ def ignored(path: str) -> bool:
 
 
 def test_a_real_sites_raw_export_is_ignored_by_git():
-    for name in ("data/raw/x-county/survey.xlsx", "data/raw/x-county/export.sav", "data/raw/new.csv"):
+    for name in (
+        "data/raw/x-county/survey.xlsx",
+        "data/raw/x-county/export.sav",
+        "data/raw/new.csv",
+    ):
         assert ignored(name), name
 
 
 def test_the_simulated_sites_raw_exports_are_tracked():
-    tracked = subprocess.run(["git", "ls-files", "data/raw"], cwd=ROOT, capture_output=True, text=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", "data/raw"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
     assert "data/raw/y-subbureau-sim/survey_export.xlsx" in tracked
     assert "data/raw/w-subbureau-sim/survey_export.sav" in tracked
 
