@@ -477,15 +477,12 @@ def test_plots(hs_fit, sim):
 
 @requires_r
 @pytest.mark.r
-def test_site_models_against_lavaan():
-    """Every model of the default site, on its analysis.csv, against lavaan and semTools."""
+def test_site_models_against_lavaan(default_site_analysis):
+    """Every model of the default site, on its analysis data, against lavaan and semTools."""
     from policestress.config import load_site
 
     cfg = load_site("y-subbureau-sim")
-    path = cfg.paths.base / "data" / "processed" / cfg.name / "analysis.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not built yet (make validate)")
-    data = pd.read_csv(path)
+    data = default_site_analysis
     models = cfa.site_models(cfg)
     items = sorted({v for s in models.values() for v in cfa.parse_syntax(s)["rhs"]} & set(data))
     data = data[items]

@@ -385,17 +385,14 @@ def test_domain_score_model_and_plot():
 
 @requires_r
 @pytest.mark.r
-def test_default_site_against_lavaan():
+def test_default_site_against_lavaan(default_site_analysis):
     """The stage's default model on the default site's data, by shift work (two groups)."""
     from policestress.config import load_site
 
     cfg = load_site("y-subbureau-sim")
-    path = cfg.paths.base / "data" / "processed" / cfg.name / "analysis.csv"
-    if not path.exists():
-        pytest.skip(f"{path} not built yet (stage validate)")
     model = domain_score_model(cfg.codebook.domains("stress_sources"))
     variables = parse_model(model).observed
-    data = pd.read_csv(path)[["shift_work", *variables]].dropna()
+    data = default_site_analysis[["shift_work", *variables]].dropna()
     steps = {k: STEP_EQUAL[k] for k in ("configural", "metric", "scalar", "strict")}
     r = lavaan_fits(data, parse_model(model).to_lavaan(), "shift_work", [1, 2], steps)
     fits = fit_invariance_models(data, model, "shift_work", steps=tuple(steps))
