@@ -149,12 +149,17 @@ def simulate_responses(
     items = site.codebook.items()
     loading = model["item_loading"]
     responses = pd.DataFrame(index=range(n))
+    cross_loadings = model.get("cross_loadings", {})
     for row in items.itertuples():
         lam = loading["default"] + rng.uniform(-loading["spread"], loading["spread"])
         eta = latent[row.construct]
         noise = rng.standard_normal(n)
-        # item = lambda * construct (keeping its mean and group shifts) + residual
-        y = lam * eta + np.sqrt(1 - lam**2) * noise
+        # item = lambda * construct (keeping its mean and group shifts)
+        #        + minor cross-loadings on other constructs (centred) + residual
+        cross = cross_loadings.get(row.item_id, {})
+        signal = sum(w * (latent[c] - latent[c].mean()) for c, w in cross.items())
+        residual_sd = np.sqrt(1 - lam**2 - sum(w**2 for w in cross.values()))
+        y = lam * eta + signal + residual_sd * noise
         k = int(row.max) - int(row.min) + 1
         codes = _cut(y, model["thresholds"][k]) + int(row.min) - 1
         if row.reverse:
