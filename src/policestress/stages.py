@@ -75,7 +75,7 @@ def _append_timings(path: Path, stage: str, executed: Path) -> None:
     nb = json.loads(executed.read_text(encoding="utf-8"))
     cells = [
         {
-            "source": "".join(cell.get("source", ""))[:200],
+            "source": "".join(cell.get("source", "")),
             "tags": cell.get("metadata", {}).get("tags", []),
             "duration": cell.get("metadata", {}).get("papermill", {}).get("duration"),
         }
