@@ -35,11 +35,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from policestress.stages import STAGES, TIMINGS_ENV  # noqa: E402
+from policestress.stages import STAGES  # noqa: E402
+from policestress.timing import TIMINGS_ENV  # noqa: E402
 from policestress.verify import copy_project  # noqa: E402
 
 DEFAULT_SITE = "y-subbureau-sim"
-OUTPUT_MARKERS = ("write_csv(", "save_figure(", "write_thesis", "build_report", ".to_csv(")
 
 
 def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, subprocess.CompletedProcess]:
@@ -55,6 +55,8 @@ def measure_stage(project: Path, site: str, stage: str, env: dict) -> dict:
     timings = project / "build" / f"timings-{stage}.jsonl"
     timings.parent.mkdir(parents=True, exist_ok=True)
     timings.unlink(missing_ok=True)
+    output_log = Path(f"{timings}.output")
+    output_log.unlink(missing_ok=True)
     runner = [
         sys.executable,
         "-c",
@@ -74,28 +76,23 @@ def measure_stage(project: Path, site: str, stage: str, env: dict) -> dict:
             f"stage {stage} failed for {site}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         )
     record = json.loads(timings.read_text().splitlines()[-1])
-    split = split_phases(record, wall)
+    output_s = sum(float(x) for x in output_log.read_text().split()) if output_log.exists() else 0.0
+    split = split_phases(record, wall, output_s)
     return {"stage": stage, "wall_s": wall, "peak_mib": summary["peak_kib"] / 1024, **split}
 
 
-def split_phases(record: dict, wall: float) -> dict:
+def split_phases(record: dict, wall: float, output_s: float) -> dict:
+    """Start-up = wall time outside the notebook's cells; import = the first code cell after
+    the parameters; output = time inside write_csv / save_figure; compute = the rest."""
     cells = [
-        c
-        for c in record["cells"]
-        if "parameters" not in c["tags"] and "injected-parameters" not in c["tags"]
+        c for c in record["cells"] if not {"parameters", "injected-parameters"} & set(c["tags"])
     ]
     durations = [c["duration"] or 0.0 for c in cells]
     import_s = durations[0] if durations else 0.0
-    output_s = sum(
-        d
-        for c, d in zip(cells[1:], durations[1:], strict=True)
-        if any(m in c["source"] for m in OUTPUT_MARKERS)
-    )
-    compute_s = sum(durations[1:]) - output_s
     return {
         "startup_s": wall - sum(durations),
         "import_s": import_s,
-        "compute_s": compute_s,
+        "compute_s": sum(durations[1:]) - output_s,
         "output_s": output_s,
     }
 
@@ -196,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-n", type=int, default=50_000)
     parser.add_argument("--large-runs", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results", help="result folder"
+    )
     args = parser.parse_args(argv)
 
     results: dict = {
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                 [run_chain(project, large, env) for _ in range(args.large_runs)]
             )
 
-    out_dir = ROOT / "bench" / "results"
+    out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{platform.node() or 'host'}-{results['date']}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     (out_dir / "latest.md").write_text("\n".join(parts) + "\n", encoding="utf-8")
     print("\n".join(parts))
-    print(f"\nwritten: {json_path.relative_to(ROOT)}, bench/results/latest.md")
+    print(f"\nwritten: {json_path}, {out_dir / 'latest.md'}")
     return 0
 
 

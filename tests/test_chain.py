@@ -10,6 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -27,21 +28,51 @@ EXPECTED_TABLES = {
         "sample_profile.csv",
         "item_statistics.csv",
         "reliability.csv",
+        "score_descriptives.csv",
         "score_correlations.csv",
         "group_comparisons.csv",
+        "posthoc.csv",
     ],
     "efa": [
         "efa_adequacy.csv",
-        "efa_loadings.csv",
+        "efa_msa.csv",
         "efa_parallel.csv",
+        "efa_loadings.csv",
+        "efa_structure.csv",
+        "efa_variance.csv",
+        "efa_factor_correlations.csv",
+        "efa_item_flags.csv",
         "spss_total_variance.csv",
         "spss_rotated_components.csv",
     ],
-    "cfa": ["cfa_fit.csv", "cfa_estimates.csv", "cfa_validity.csv"],
-    "invariance": ["invariance.csv"],
-    "eri": ["eri_summary.csv", "eri_prevalence.csv"],
-    "synthesis": [],
+    "cfa": [
+        "cfa_fit.csv",
+        "cfa_estimates.csv",
+        "cfa_validity.csv",
+        "cfa_fornell_larcker.csv",
+        "cfa_htmt.csv",
+        "cfa_modindices.csv",
+        "cfa_heywood.csv",
+        "cfa_second_order.lavaan",
+    ],
+    "invariance": ["invariance.csv", "invariance_latent_means.csv"],
+    "eri": ["eri_summary.csv", "eri_prevalence.csv", "eri_reliability.csv", "eri_odds_ratios.csv"],
+    "synthesis": ["synthesis_regression.csv", "synthesis_importance.csv", "synthesis_ranking.csv"],
     "report": [],
+}
+# Figures each stage must publish for the default site (PNG and SVG of each).
+EXPECTED_FIGURES = {
+    "descriptives": [
+        "likert_occupational",
+        "score_distributions",
+        "correlation_heatmap_constructs",
+        "group_means_post_type_domains",
+    ],
+    "efa": ["efa_scree", "efa_loadings", "efa_factor_correlations"],
+    "cfa": ["cfa_path_second_order", "cfa_fit_comparison"],
+    "invariance": ["invariance_latent_means"],
+    "eri": ["eri_ratio_distribution", "eri_effort_reward", "eri_prevalence", "eri_odds_ratios"],
+    "synthesis": ["synthesis_importance_domains", "synthesis_coefficients_constructs"],
 }
 
 
@@ -66,8 +97,56 @@ def test_make_all_publishes_every_stage(scratch):
         assert (scratch / "reports" / SITE / notebook).exists(), stage
         for table in EXPECTED_TABLES[stage]:
             assert (scratch / "tables" / SITE / table).stat().st_size > 0, table
+    for stems in EXPECTED_FIGURES.values():
+        for stem in stems:
+            for suffix in (".png", ".svg"):
+                assert (scratch / "figures" / SITE / f"{stem}{suffix}").stat().st_size > 0, stem
     assert (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
+    report = (scratch / "reports" / SITE / "report.html").read_text(encoding="utf-8")
+    assert "SIMULATED" in report
     assert not (scratch / "build" / SITE).exists() or not any((scratch / "build" / SITE).iterdir())
+
+
+def test_eri_tables_agree_with_a_recomputation_from_analysis_csv(scratch):
+    import statsmodels.formula.api as smf
+    from statsmodels.stats.proportion import proportion_confint
+
+    from policestress.config import load_site
+
+    site = load_site(SITE, scratch)
+    data = pd.read_csv(scratch / "data" / "processed" / SITE / "analysis.csv")
+    prevalence = pd.read_csv(scratch / "tables" / SITE / "eri_prevalence.csv", dtype={"group": str})
+    rows = prevalence.set_index(["group_var", "group"])
+    known = data.dropna(subset=["eri_imbalance"])
+    overall = rows.loc[("overall", "all")]
+    assert overall["n"] == len(known) and overall["n_imbalance"] == known["eri_imbalance"].sum()
+    for variable in site.grouping:
+        for code, group in known.groupby(variable):
+            row = rows.loc[(variable, str(int(code)))]
+            if row["suppressed"]:
+                continue
+            low, high = proportion_confint(
+                group["eri_imbalance"].sum(), len(group), method="wilson"
+            )
+            assert row["n"] == len(group)
+            assert row["prevalence"] == pytest.approx(group["eri_imbalance"].mean(), abs=1e-9)
+            assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-9)
+
+    odds = pd.read_csv(scratch / "tables" / SITE / "eri_odds_ratios.csv")
+    covariates = site.get("eri.covariates")
+    outcome = "score_perceived_stress"
+    frame = data.dropna(subset=[outcome, "eri_imbalance", "eri_high_oc", *covariates])
+    frame = frame.assign(
+        high_stress=(frame[outcome] >= site.get("eri.stress_cutoff")).astype(float)
+    )
+    formula = "high_stress ~ eri_imbalance + eri_high_oc + " + " + ".join(
+        f"C({c})" for c in covariates
+    )
+    fit = smf.logit(formula, frame).fit(disp=0)
+    adjusted = odds[odds["model"] == "adjusted"].set_index("term")
+    for term in ("eri_imbalance", "eri_high_oc"):
+        assert adjusted.loc[term, "odds_ratio"] == pytest.approx(np.exp(fit.params[term]), rel=1e-6)
+        assert adjusted.loc[term, "n"] == fit.nobs
 
 
 def test_second_make_all_does_nothing(scratch):

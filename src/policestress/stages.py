@@ -24,6 +24,7 @@ from pathlib import Path
 
 from policestress.paths import OUTPUT_KINDS, STAGING_ENV, SitePaths, project_root
 from policestress.provenance import forget_stage, record_stage
+from policestress.timing import TIMINGS_ENV
 
 # Stage name -> notebook, in chain order. The Makefile holds the dependencies between them.
 STAGES: dict[str, str] = {
@@ -37,8 +38,6 @@ STAGES: dict[str, str] = {
     "report": "07_report.ipynb",
 }
 DEFAULT_KERNEL = "policestress"
-# Set by the benchmark (scripts/bench.py): where to append each stage's cell timings.
-TIMINGS_ENV = "POLICESTRESS_TIMINGS"
 MANIFEST_DIR = ".manifest"
 
 

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from policestress.timing import output_timer
+
 # Enough digits to carry every statistic to well beyond its printed precision, few enough
 # that floating-point noise in the last bits does not change the file between reruns.
 FLOAT_FORMAT = "%.10g"
@@ -28,7 +30,8 @@ def write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(
-        path, index=index, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8"
-    )
+    with output_timer():
+        table.to_csv(
+            path, index=index, float_format=FLOAT_FORMAT, lineterminator="\n", encoding="utf-8"
+        )
     return path

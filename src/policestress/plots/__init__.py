@@ -17,6 +17,7 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
 from policestress.fonts import use_cjk_font  # noqa: E402
+from policestress.timing import output_timer  # noqa: E402
 
 # Chinese labels (and the simulated-data footnote) need a CJK font in every figure.
 use_cjk_font()
@@ -51,8 +52,9 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
         )
     png = folder / f"{stem}.png"
     svg = folder / f"{stem}.svg"
-    fig.savefig(png, dpi=300, bbox_inches="tight", metadata={"Software": None})
-    fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    with output_timer():
+        fig.savefig(png, dpi=300, bbox_inches="tight", metadata={"Software": None})
+        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
     if close:
         plt.close(fig)
     return [png, svg]
