@@ -42,11 +42,13 @@ def _missing(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
 
 def _straightlining(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
     items = site.codebook.item_ids(setting["instrument"])
-    block = data[items]
-    modal_share = block.apply(
-        lambda r: r.value_counts().iloc[0] / r.notna().sum() if r.notna().any() else 0.0, axis=1
-    )
-    return modal_share >= float(setting["max_same_answer_fraction"])
+    block = data[items].to_numpy(dtype=float)
+    answered = (~np.isnan(block)).sum(axis=1)
+    # share of the answered items given the most frequent answer, one comparison per code
+    codes = np.unique(block[~np.isnan(block)])
+    most = np.max([(block == code).sum(axis=1) for code in codes], axis=0) if codes.size else 0
+    share = np.divide(most, answered, out=np.zeros(len(block)), where=answered > 0)
+    return pd.Series(share >= float(setting["max_same_answer_fraction"]), index=data.index)
 
 
 def _duration(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:

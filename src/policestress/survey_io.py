@@ -154,7 +154,13 @@ def decode_answers(data: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
             for code, label in site.codebook.value_labels(item, language).items():
                 lookup[normalize_header(label)] = str(code)
         if lookup:
-            out[item] = out[item].map(lambda v, lk=lookup: lk.get(normalize_header(v), v))
+            # only cells that are not already codes need a look-up (most exports are numeric)
+            text = out[item].astype(str)
+            labelled = pd.to_numeric(text, errors="coerce").isna() & (text.str.strip() != "")
+            if labelled.any():
+                out.loc[labelled, item] = text[labelled].map(
+                    lambda v, lk=lookup: lk.get(normalize_header(v), v)
+                )
     return out
 
 
