@@ -9,6 +9,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# Independent stages run in parallel, one per core; each stage's log is printed in one piece.
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+MAKEFLAGS += --jobs=$(JOBS) --output-sync=target
+
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -18,6 +22,9 @@ CONFIG  := $(shell find config/sites/$(SITE) -type f 2>/dev/null)
 RAW     := $(shell find data/raw/$(SITE) -type f 2>/dev/null)
 PKG     := $(shell find src/policestress -name '*.py' -o -name '*.html' -o -name '*.css' -o -name '*.csv' 2>/dev/null)
 REPORTS := reports/$(SITE)
+# Executed notebooks of the analysis stages (each depends on what it reads; see below).
+STAGE_NOTEBOOKS := 00_validate_clean.ipynb 01_descriptives.ipynb 02_efa.ipynb 03_cfa.ipynb \
+                   04_invariance.ipynb 05_eri.ipynb 06_synthesis.ipynb
 RUN     := $(PY) -m policestress.stages run
 COMMON  := $(STAMP) $(PKG) $(CONFIG)
 
@@ -72,16 +79,17 @@ $(REPORTS)/02_efa.ipynb: notebooks/02_efa.ipynb $(COMMON) $(REPORTS)/00_validate
 $(REPORTS)/03_cfa.ipynb: notebooks/03_cfa.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb $(REPORTS)/02_efa.ipynb
 	$(RUN) cfa --site $(SITE) --kernel $(KERNEL)
 
-$(REPORTS)/04_invariance.ipynb: notebooks/04_invariance.ipynb $(COMMON) $(REPORTS)/03_cfa.ipynb
+$(REPORTS)/04_invariance.ipynb: notebooks/04_invariance.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
 	$(RUN) invariance --site $(SITE) --kernel $(KERNEL)
 
 $(REPORTS)/05_eri.ipynb: notebooks/05_eri.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
 	$(RUN) eri --site $(SITE) --kernel $(KERNEL)
 
-$(REPORTS)/06_synthesis.ipynb: notebooks/06_synthesis.ipynb $(COMMON) $(REPORTS)/01_descriptives.ipynb $(REPORTS)/04_invariance.ipynb $(REPORTS)/05_eri.ipynb
+$(REPORTS)/06_synthesis.ipynb: notebooks/06_synthesis.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
 	$(RUN) synthesis --site $(SITE) --kernel $(KERNEL)
 
-$(REPORTS)/07_report.ipynb: notebooks/07_report.ipynb $(COMMON) $(REPORTS)/06_synthesis.ipynb
+# The report gathers what every stage published.
+$(REPORTS)/07_report.ipynb: notebooks/07_report.ipynb $(COMMON) $(addprefix $(REPORTS)/,$(STAGE_NOTEBOOKS))
 	$(RUN) report --site $(SITE) --kernel $(KERNEL)
 
 simulate: $(STAMP) ## redraw a simulated site's raw export from its population model

@@ -6,10 +6,13 @@ the record always describes the outputs on disk; ``make verify`` and the report 
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import platform
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -80,38 +83,44 @@ def _record_path(site: str, root: Path) -> Path:
     return SitePaths(site, root).final_dir("reports") / "provenance.json"
 
 
+@contextmanager
+def _locked_record(site: str, root: Path) -> Iterator[tuple[Path, dict]]:
+    """The site's record, read and written back under an exclusive lock: stages may run in
+    parallel (``make -j``) and each updates its own entry."""
+    record_path = _record_path(site, root)
+    record_path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = root / "build" / site / "provenance.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else {}
+        yield record_path, record
+        text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        record_path.write_text(text, encoding="utf-8")
+
+
 def forget_stage(site: str, stage: str, root: Path) -> None:
     """Drop ``stage`` from the record (its outputs have been removed)."""
-    record_path = _record_path(site, root)
-    if record_path.exists():
-        record = json.loads(record_path.read_text(encoding="utf-8"))
-        if record.get("stages", {}).pop(stage, None) is not None:
-            _write(record_path, record)
-
-
-def _write(record_path: Path, record: dict) -> None:
-    record_path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(record, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-    record_path.write_text(text, encoding="utf-8")
+    with _locked_record(site, root) as (_, record):
+        record.get("stages", {}).pop(stage, None)
 
 
 def record_stage(site: str, stage: str, files: list[Path], root: Path) -> Path:
     """Add ``stage``'s published files (with checksums) to the site's provenance record."""
     config = load_site(site, root)
-    record_path = _record_path(site, root)
-    record = json.loads(record_path.read_text(encoding="utf-8")) if record_path.exists() else {}
-    record.update(
-        {
-            "site": site,
-            "simulated": config.simulated,
-            "seed": config.seed,
-            "raw_file": str(config.raw_file.relative_to(root)),
-            "raw_sha256": sha256(config.raw_file),
-            "git_commit": git_commit(root),
-            "versions": package_versions(),
+    with _locked_record(site, root) as (record_path, record):
+        record.update(
+            {
+                "site": site,
+                "simulated": config.simulated,
+                "seed": config.seed,
+                "raw_file": str(config.raw_file.relative_to(root)),
+                "raw_sha256": sha256(config.raw_file),
+                "git_commit": git_commit(root),
+                "versions": package_versions(),
+            }
+        )
+        record.setdefault("stages", {})[stage] = {
+            str(p.relative_to(root)): sha256(p) for p in sorted(files)
         }
-    )
-    stages = record.setdefault("stages", {})
-    stages[stage] = {str(p.relative_to(root)): sha256(p) for p in sorted(files)}
-    _write(record_path, record)
     return record_path
