@@ -37,7 +37,6 @@ Examples
 from __future__ import annotations
 
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +48,7 @@ import semopy
 from scipy import stats
 
 from policestress import fitstats
+from policestress.lavaan_syntax import parse_syntax
 
 if TYPE_CHECKING:
     from policestress.config import SiteConfig
@@ -195,43 +195,6 @@ def site_models(cfg: SiteConfig) -> dict[str, str]:
             raise KeyError(f"cfa.include names unknown models {unknown}; known {list(models)}")
         models = {m: models[m] for m in include}
     return models
-
-
-_TERM = re.compile(r"^(?:[^*]+\*)?\s*([A-Za-z_.][\w.]*)$")
-
-
-def parse_syntax(syntax: str) -> pd.DataFrame:
-    """The ``=~``, ``~~`` and ``~`` relations written in lavaan syntax, as a table.
-
-    Modifiers (``1*x``, ``a*x``, ``NA*x``) are stripped; comments (``#``) ignored.
-
-    Returns
-    -------
-    DataFrame with ``lhs, op, rhs`` in the order written.
-
-    Examples
-    --------
-    >>> parse_syntax("f =~ 1*a + b  # c\\na ~~ b")
-      lhs  op rhs
-    0   f  =~   a
-    1   f  =~   b
-    2   a  ~~   b
-    """
-    rows = []
-    for raw in re.split(r"[\n;]", syntax):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = re.match(r"^(.+?)\s*(=~|~~|~)\s*(.+)$", line)
-        if not match:
-            continue
-        lhs_part, op, rhs_part = match.groups()
-        for lhs in (s.strip() for s in lhs_part.split("+")):
-            for term in rhs_part.split("+"):
-                hit = _TERM.match(term.strip())
-                if hit:
-                    rows.append((lhs, op, hit.group(1)))
-    return pd.DataFrame(rows, columns=["lhs", "op", "rhs"])
 
 
 # ------------------------------------------------------------------------------ fitting

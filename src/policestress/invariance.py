@@ -44,7 +44,6 @@ configural 115.85  48
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from scipy import linalg, stats
 from threadpoolctl import threadpool_limits
 
 from policestress import fitstats
+from policestress.lavaan_syntax import parameter_name, relations
 
 __all__ = [
     "STEP_CONSTRAINTS",
@@ -133,10 +133,10 @@ class MeasurementModel:
 def parse_model(model: str | Mapping[str, Sequence[str]] | MeasurementModel) -> MeasurementModel:
     """Read a measurement model from lavaan syntax or a ``{factor: [items]}`` mapping.
 
-    Understood lavaan statements: ``f =~ x1 + x2 + x3`` (the first indicator is the marker)
-    and ``x1 ~~ x2`` (a residual covariance between two observed variables). Statements are
-    separated by newlines or ``;``; ``#`` starts a comment. Anything else (regressions,
-    labels, modifiers) is refused, because this estimator does not fit it.
+    Read with :func:`policestress.lavaan_syntax.relations`; understood: ``f =~ x1 + x2 + x3``
+    (the first indicator is the marker) and ``x1 ~~ x2`` (a residual covariance between two
+    observed variables). Anything else (regressions, intercepts, variances, labels, fixed
+    values) is refused, because this estimator does not fit it.
 
     Examples
     --------
@@ -146,33 +146,28 @@ def parse_model(model: str | Mapping[str, Sequence[str]] | MeasurementModel) -> 
     """
     if isinstance(model, MeasurementModel):
         return model
+    indicators: dict[str, list[str]] = {}
+    covariances: list[tuple[str, str]] = []
     if isinstance(model, Mapping):
         indicators = {str(f): [str(x) for x in items] for f, items in model.items()}
-        covariances: list[tuple[str, str]] = []
     else:
-        indicators, covariances = {}, []
-        for raw in re.split(r"[;\n]", str(model)):
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if "=~" in line:
-                lhs, rhs = (s.strip() for s in line.split("=~", 1))
-                items = [s.strip() for s in rhs.split("+")]
-                if not lhs.isidentifier() or not all(items) or any("*" in s for s in items):
-                    raise ValueError(f"cannot read measurement statement {line!r}")
-                indicators.setdefault(lhs, []).extend(items)
-            elif "~~" in line:
-                a, b = (s.strip() for s in line.split("~~", 1))
-                if a == b or "+" in b or "*" in b:
-                    raise ValueError(
-                        f"only residual covariances between two observed variables are "
-                        f"supported, got {line!r}"
-                    )
-                covariances.append((a, b))
+        for lhs, op, rhs, modifier in relations(str(model)):
+            written = f"{lhs} {op} {modifier + '*' if modifier else ''}{rhs}".strip()
+            if modifier is not None:
+                raise ValueError(f"cannot read measurement statement {written!r}: no modifiers")
+            if op == "=~":
+                indicators.setdefault(lhs, []).append(rhs)
+            elif op == "~~" and lhs != rhs:
+                covariances.append((lhs, rhs))
+            elif op == "~~":
+                raise ValueError(
+                    "only residual covariances between two observed variables are supported, "
+                    f"got {written!r}"
+                )
             else:
                 raise ValueError(
-                    f"unsupported statement {line!r}: this estimator fits measurement models "
-                    "('=~' and residual covariances '~~') only"
+                    f"unsupported statement {written!r}: this estimator fits measurement "
+                    "models ('=~' and residual covariances '~~') only"
                 )
     for f, items in indicators.items():
         if len(items) < 2:
@@ -186,11 +181,6 @@ def parse_model(model: str | Mapping[str, Sequence[str]] | MeasurementModel) -> 
     if unknown:
         raise ValueError(f"residual covariances name variables without a factor: {sorted(unknown)}")
     return result
-
-
-def _normalise_name(name: str) -> str:
-    """'visual =~ x2' -> 'visual=~x2'; also accepts 'x3 ~ 1' and 'x3~~x3'."""
-    return re.sub(r"\s+", "", name)
 
 
 # --------------------------------------------------------------------------- parameter table
@@ -210,7 +200,7 @@ def _parameter_table(
     unknown = equal - set(EQUALITY_CLASSES)
     if unknown:
         raise ValueError(f"unknown group_equal {sorted(unknown)}; allowed: {EQUALITY_CLASSES}")
-    partial = {_normalise_name(n) for n in group_partial}
+    partial = {parameter_name(n) for n in group_partial}
     # lavaan frees the latent means of groups 2..G when intercepts are equal and means are not;
     # under "means" they stay fixed at 0 and, as in lavaan, group_partial cannot free them.
     free_latent_means = "intercepts" in equal and "means" not in equal
@@ -594,7 +584,7 @@ def fit_multigroup_cfa(
             )
         moments.append((x.shape[0], x.mean(axis=0), np.cov(x, rowvar=False, bias=True)))
     table = _parameter_table(mm, len(groups), tuple(group_equal), tuple(group_partial))
-    partial_names = {_normalise_name(x) for x in group_partial}
+    partial_names = {parameter_name(x) for x in group_partial}
     est = _Estimator(table, len(obs), len(facs), moments)
     # The matrices are small: BLAS threads only add overhead (ten-fold on a busy 2-core machine).
     n, n_groups, p = est.n, len(groups), len(obs)
