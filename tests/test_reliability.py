@@ -8,12 +8,12 @@ import pingouin as pg
 import pytest
 from rcheck import requires_r, run_r
 
+from policestress import cfa
 from policestress.reliability import (
     alpha_feldt_ci,
     cronbach_alpha,
     item_reliability,
     omega_total,
-    one_factor_ml,
     reliability_table,
 )
 
@@ -31,6 +31,16 @@ def likert_scales(n=320, seed=11, missing=0.03):
     cols["c2"] = 3 + 0.6 * f[:, 1] + rng.normal(size=n)
     data = pd.DataFrame(cols).round().clip(1, 5)
     return data.mask(rng.random(data.shape) < missing)
+
+
+def data_with_cov(cov, n=500, seed=0):
+    """Data whose sample covariance matrix (divisor N - 1) is exactly ``cov``."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, cov.shape[0]))
+    z -= z.mean(axis=0)
+    z = z @ np.linalg.inv(np.linalg.cholesky(np.cov(z, rowvar=False))).T
+    x = z @ np.linalg.cholesky(cov).T
+    return pd.DataFrame(x, columns=[f"x{i + 1}" for i in range(cov.shape[0])])
 
 
 SCALES = {"a": [f"a{i}" for i in range(1, 6)], "b": [f"b{i}" for i in range(1, 5)]}
@@ -118,23 +128,23 @@ def test_feldt_ci_brackets_alpha_and_narrows_with_n():
     assert low_small < low_big < 0.8 < high_big < high_small
 
 
-def test_one_factor_ml_recovers_population_loadings():
+def test_one_factor_model_recovers_population_loadings():
     lam = np.array([0.9, 0.7, 0.5, 0.3])
-    fit = one_factor_ml(np.outer(lam, lam) + np.diag(1 - lam**2))
-    np.testing.assert_allclose(fit["loadings"], lam, atol=1e-6)
-    np.testing.assert_allclose(fit["residuals"], 1 - lam**2, atol=1e-6)
-    assert fit["converged"]
+    x = data_with_cov(np.outer(lam, lam) + np.diag(1 - lam**2))
+    result = omega_total(x)
+    np.testing.assert_allclose(result["loadings"], lam, atol=1e-6)
+    assert result["loadings"].index.tolist() == ["x1", "x2", "x3", "x4"]
+    assert result["note"] == ""
+    assert result["omega"] == pytest.approx(lam.sum() ** 2 / (lam.sum() ** 2 + 4 - lam @ lam))
 
 
 def test_omega_equals_alpha_for_parallel_items():
     # Equal loadings and residual variances (parallel items): omega and alpha coincide
     # in the population.
     lam = np.full(5, 0.6)
-    cov = np.outer(lam, lam) + np.diag(np.full(5, 0.64))
-    fit = one_factor_ml(cov)
-    omega = fit["loadings"].sum() ** 2 / cov.sum()
-    k = 5
-    alpha = k / (k - 1) * (1 - np.trace(cov) / cov.sum())
+    x = data_with_cov(np.outer(lam, lam) + np.diag(np.full(5, 0.64)))
+    omega = omega_total(x)["omega"]
+    alpha = cronbach_alpha(x)["alpha"].iloc[0]
     assert omega == pytest.approx(alpha, abs=1e-8)
 
 
@@ -170,24 +180,45 @@ def test_listwise_rule_counts_complete_cases(data):
 def test_three_item_model_matches_closed_form_solution():
     # A one-factor model of three items is just identified: lambda_1^2 = s12 * s13 / s23.
     s = np.array([[1.5, 0.9, 0.8], [0.9, 1.4, 0.7], [0.8, 0.7, 1.2]])
-    fit = one_factor_ml(s)
+    result = omega_total(data_with_cov(s))
     expected = np.sqrt(
         [s[0, 1] * s[0, 2] / s[1, 2], s[0, 1] * s[1, 2] / s[0, 2], s[0, 2] * s[1, 2] / s[0, 1]]
     )
-    np.testing.assert_allclose(fit["loadings"], expected, atol=1e-6)
-    assert fit["converged"]
+    np.testing.assert_allclose(result["loadings"], expected, atol=1e-6)
+    assert result["omega"] == pytest.approx(expected.sum() ** 2 / s.sum(), abs=1e-10)
+    assert result["note"] == ""
 
 
 def test_heywood_case_is_reported():
     # Item 1 correlates with items 2 and 3 more than they allow: lambda_1^2 > var(item 1).
     s = np.array([[1.0, 0.8, 0.8], [0.8, 1.0, 0.5], [0.8, 0.5, 1.0]])
-    fit = one_factor_ml(s)
-    assert fit["residuals"][0] < 0
+    result = omega_total(data_with_cov(s))
+    assert result["loadings"].iloc[0] ** 2 == pytest.approx(0.8 * 0.8 / 0.5, abs=1e-6)
+    assert "Heywood" in result["note"]
     rng = np.random.default_rng(4)
     x = pd.DataFrame(
         rng.multivariate_normal(np.zeros(3), s * 1.0001, size=20000), columns=list("xyz")
     )
     assert "Heywood" in omega_total(x)["note"]
+
+
+def test_degenerate_scales_leave_omega_missing_with_a_note(data, monkeypatch):
+    x = pd.DataFrame({"a": [1.0, 2, 3, np.nan], "b": [2.0, 1, 3, 4], "c": [1.0, 3, 2, 5]})
+    result = omega_total(x)
+    assert np.isnan(result["omega"])
+    assert "complete cases" in result["note"]
+    constant = data[SCALES["a"]].assign(a5=3.0)
+    result = omega_total(constant)
+    assert np.isnan(result["omega"])
+    assert "not positive definite" in result["note"]
+
+    def fail(*args, **kwargs):
+        raise cfa.ConvergenceError("no convergence")
+
+    monkeypatch.setattr(cfa, "fit_cfa", fail)
+    table = reliability_table(data, SCALES)
+    assert table["omega"].isna().all()
+    assert (table["note"] == "one-factor model did not converge").all()
 
 
 def test_flags_are_missing_where_the_coefficient_is(data):

@@ -23,9 +23,13 @@ Omega total
     complete cases: ``omega = (sum lambda)^2 / sum(S)`` with ``S`` the observed covariance
     matrix of the items, i.e. ``semTools::compRelSEM(lavaan::cfa("f =~ x1 + ... + xk",
     std.lv = TRUE))`` with its default ``obs.var = TRUE``. Scales of two items have no
-    identified one-factor model: omega is missing with a note. A negative residual variance
-    (Heywood case) is reported in ``note``. The fit is run to a gradient below 1e-6 and
-    agrees with lavaan to 1e-6 when lavaan is given ``control = list(rel.tol = 1e-13)``;
+    identified one-factor model: omega is missing with a note. The model is fitted by
+    :func:`policestress.cfa.fit_cfa` (the package's CFA: ML on ``S`` with divisor N, as
+    lavaan, polished to the exact maximum) and omega is
+    :func:`policestress.cfa.composite_reliability`; a residual variance <= 0 (Heywood case,
+    :func:`policestress.cfa.heywood_cases`) is reported in ``note``, a model that does not
+    converge (:class:`policestress.cfa.ConvergenceError`) leaves omega missing with a note.
+    Omega agrees with lavaan to 1e-6 when lavaan is given ``control = list(rel.tol = 1e-13)``;
     lavaan's default tolerance leaves its omega up to ~1e-5 from the optimum. For a
     multidimensional item set (a domain of several constructs) the one-factor omega is a
     lower bound, since the model ignores the constructs' specific variance.
@@ -50,7 +54,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import optimize, stats
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from policestress import cfa
 
 DEFAULT_THRESHOLD = 0.70
 RELIABILITY_COLUMNS = [
@@ -171,73 +178,13 @@ def item_reliability(items: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _ml_objective(theta: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray]:
-    p = s.shape[0]
-    lam, psi = theta[:p], theta[p:]
-    sigma = np.outer(lam, lam) + np.diag(psi)
-    sign, logdet = np.linalg.slogdet(sigma)
-    if sign <= 0:
-        # Outside the admissible region: a large value steers the line search back.
-        return 1e10, np.zeros_like(theta)
-    inv = np.linalg.inv(sigma)
-    value = logdet + np.trace(s @ inv)
-    g = inv - inv @ s @ inv
-    return value, np.concatenate([2 * g @ lam, np.diag(g)])
-
-
-def one_factor_ml(cov: np.ndarray) -> dict:
-    """Maximum-likelihood one-factor model of a covariance matrix (factor variance 1).
-
-    Minimises ``log|Sigma| + tr(S Sigma^-1)`` over loadings and residual variances, the
-    residual variances unbounded as in lavaan (so a Heywood case shows as a negative value).
-
-    Parameters
-    ----------
-    cov : ndarray
-        Sample covariance matrix (the divisor does not change the standardized solution).
-
-    Returns
-    -------
-    dict
-        ``loadings``, ``residuals`` (arrays), ``converged`` (bool).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> lam = np.array([0.8, 0.7, 0.6, 0.5])
-    >>> fit = one_factor_ml(np.outer(lam, lam) + np.diag(1 - lam**2))
-    >>> np.round(fit["loadings"], 4).tolist()
-    [0.8, 0.7, 0.6, 0.5]
-    """
-    s = np.asarray(cov, dtype=float)
-    values, vectors = np.linalg.eigh(s)
-    start_lam = vectors[:, -1] * np.sqrt(values[-1])
-    start_lam *= np.sign(start_lam.sum()) or 1.0
-    start_psi = np.maximum(np.diag(s) - start_lam**2, 0.1 * np.diag(s))
-    result = optimize.minimize(
-        _ml_objective,
-        np.concatenate([start_lam, start_psi]),
-        args=(s,),
-        jac=True,
-        method="L-BFGS-B",
-        options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 10000},
-    )
-    p = s.shape[0]
-    # L-BFGS-B often ends with "abnormal termination in line search" once the objective is
-    # flat to machine precision; judge convergence by the gradient at the solution instead.
-    gradient = _ml_objective(result.x, s)[1]
-    converged = bool(np.max(np.abs(gradient)) < 1e-6)
-    lam = result.x[:p]
-    # The sign of a factor is arbitrary: orient it so that the loadings sum to a positive value.
-    lam = lam * (np.sign(lam.sum()) or 1.0)
-    return {"loadings": lam, "residuals": result.x[p:], "converged": converged}
-
-
 def omega_total(items: pd.DataFrame) -> dict:
     """McDonald's omega total from a one-factor ML CFA on the complete cases.
 
     ``omega = (sum lambda)^2 / sum(S)``: semTools::compRelSEM (``obs.var = TRUE``) on
-    ``lavaan::cfa("f =~ ...", std.lv = TRUE)``.
+    ``lavaan::cfa("f =~ ...", std.lv = TRUE)``. The model is fitted by
+    :func:`policestress.cfa.fit_cfa` and omega is :func:`policestress.cfa.composite_reliability`
+    (the ratio does not depend on the covariance divisor or on the factor's scaling).
 
     Parameters
     ----------
@@ -247,7 +194,11 @@ def omega_total(items: pd.DataFrame) -> dict:
     Returns
     -------
     dict
-        ``omega`` (float, NaN for fewer than three items), ``loadings`` (Series), ``note`` (str).
+        ``omega`` (float; NaN for fewer than three items, for no more complete cases than
+        items, for a singular item covariance matrix and when the model does not converge),
+        ``loadings`` (Series: factor variance 1, covariances on divisor N - 1, oriented to a
+        positive sum; None where there is no fit), ``note`` (str: why omega is missing, or a
+        Heywood case).
 
     Examples
     --------
@@ -259,19 +210,35 @@ def omega_total(items: pd.DataFrame) -> dict:
     0.81
     """
     complete = items.dropna()
-    k = complete.shape[1]
+    n, k = complete.shape
     if k < 3:
         return {"omega": np.nan, "loadings": None, "note": "omega needs >= 3 items"}
-    s = np.cov(complete.to_numpy(float), rowvar=False)
-    fit = one_factor_ml(s)
-    notes = []
-    if not fit["converged"]:
-        notes.append("one-factor model did not converge")
-    if (fit["residuals"] <= 0).any():
-        notes.append("Heywood case (residual variance <= 0)")
-    omega = fit["loadings"].sum() ** 2 / s.sum()
-    loadings = pd.Series(fit["loadings"], index=complete.columns, name="loading")
-    return {"omega": float(omega), "loadings": loadings, "note": "; ".join(notes)}
+    if n <= k:
+        note = f"omega needs more complete cases than items ({n} for {k} items)"
+        return {"omega": np.nan, "loadings": None, "note": note}
+    values = complete.to_numpy(float)
+    eigen = np.linalg.eigvalsh(np.cov(values, rowvar=False))
+    if not eigen[0] > 1e-12 * max(eigen[-1], 0.0):
+        # No ML fit exists (lavaan stops too): a constant item or linearly dependent items.
+        note = "omega: item covariance matrix not positive definite (constant or collinear items)"
+        return {"omega": np.nan, "loadings": None, "note": note}
+    # Neutral variable names: any column label works and none can clash with the factor's.
+    names = [f"x{j}" for j in range(k)]
+    try:
+        # The matrices are small: BLAS threads only add overhead (several-fold when busy).
+        with threadpool_limits(limits=1, user_api="blas"):
+            fit = cfa.fit_cfa(pd.DataFrame(values, columns=names), "f =~ " + " + ".join(names))
+            heywood = cfa.heywood_cases(cfa.parameter_estimates(fit), fit)
+    except cfa.ConvergenceError:
+        return {"omega": np.nan, "loadings": None, "note": "one-factor model did not converge"}
+    omega = cfa.composite_reliability(fit)["f"]
+    # Marker-variable estimates to factor variance 1 (std.lv), then from lavaan's divisor N
+    # to the N - 1 of the sample covariance matrix.
+    lam = fit.model.mx_lambda[:, 0] * np.sqrt(fit.latent_cov[0, 0] * n / (n - 1))
+    lam = lam * (np.sign(lam.sum()) or 1.0)
+    loadings = pd.Series(lam, index=complete.columns, name="loading")
+    note = "Heywood case (residual variance <= 0)" if len(heywood) else ""
+    return {"omega": float(omega), "loadings": loadings, "note": note}
 
 
 def reliability_table(
