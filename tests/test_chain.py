@@ -194,6 +194,32 @@ def test_second_site_runs_the_whole_chain(scratch):
     assert {"second_order", "eri"} <= set(fit["model"])
 
 
+def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
+    import shutil
+
+    import yaml
+
+    source = scratch / "config" / "sites" / "w-subbureau-sim"
+    target = scratch / "config" / "sites" / "noeri-sim"
+    shutil.copytree(source, target)
+    settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
+    settings["codebook"] = [c for c in settings["codebook"] if "eri" not in c]
+    eri_headers = pd.read_csv(source / "codebook" / "eri_short.csv")["header"].tolist()
+    settings["ignore_columns"] = eri_headers  # the export still holds the ERI answers
+    (target / "site.yml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    proc = make(scratch, "all", "SITE=noeri-sim")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    tables = scratch / "tables" / "noeri-sim"
+    assert (
+        not list(tables.glob("eri_*.csv")) and not (tables / "synthesis_eri_increment.csv").exists()
+    )
+    assert not list((scratch / "figures" / "noeri-sim").glob("eri_*"))
+    executed = (scratch / "reports" / "noeri-sim" / STAGES["eri"]).read_text(encoding="utf-8")
+    assert "has no 'eri' instrument" in executed
+    assert (scratch / "reports" / "noeri-sim" / "report.html").exists()
+    assert "eri" not in set(pd.read_csv(tables / "cfa_fit.csv")["model"])
+
+
 def test_verify_names_a_cell_altered_by_hand(scratch):
     table = scratch / "tables" / SITE / "reliability.csv"
     original = table.read_text(encoding="utf-8")

@@ -1007,3 +1007,26 @@ def domain_score_model(domains: Mapping[str, Sequence[str]], prefix: str = "scor
     {'organizational': ['score_workflow', 'score_appraisal']}
     """
     return {d: [f"{prefix}{c}" for c in cons] for d, cons in domains.items() if len(cons) >= 2}
+
+
+def default_model(codebook, instrument: str = "stress_sources") -> dict:
+    """The invariance stage's default model for a site's codebook.
+
+    When every domain has at least three constructs, the domains measured by their construct
+    scores (:func:`domain_score_model`): few indicators, fits in seconds. Otherwise a factor
+    with two indicators would rest on its correlations with the other factors alone, which
+    small groups cannot carry (empirical under-identification), so each construct becomes a
+    factor measured by its items.
+
+    Examples
+    --------
+    >>> from policestress.config import load_site
+    >>> sorted(default_model(load_site("y-subbureau-sim").codebook))[:2]
+    ['occupational', 'organizational']
+    >>> sorted(default_model(load_site("w-subbureau-sim").codebook))[:2]
+    ['accountability', 'danger']
+    """
+    domains = codebook.domains(instrument)
+    if all(len(constructs) >= 3 for constructs in domains.values()):
+        return domain_score_model(domains)
+    return codebook.scales(instrument)
