@@ -104,6 +104,11 @@ def test_make_all_publishes_every_stage(scratch):
     assert (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
     report = (scratch / "reports" / SITE / "report.html").read_text(encoding="utf-8")
     assert "SIMULATED" in report
+    # every published table also as a three-line Word and LaTeX table
+    thesis = scratch / "tables" / SITE / "thesis"
+    for table in (scratch / "tables" / SITE).glob("*.csv"):
+        for suffix in (".docx", ".tex"):
+            assert (thesis / f"{table.stem}{suffix}").stat().st_size > 0, table.name
     staging = scratch / "build" / SITE
     assert not staging.exists() or not [p for p in staging.iterdir() if p.is_dir()]
 

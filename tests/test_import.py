@@ -4,16 +4,10 @@ import pandas as pd
 import pytest
 
 from policestress.cleaning import apply_exclusions, score
-from policestress.config import load_site
 from policestress.simulate import simulate_responses, to_export_frame, write_export
 from policestress.validate import validate_export
 
 SITE = "y-subbureau-sim"
-
-
-@pytest.fixture(scope="module")
-def site():
-    return load_site(SITE)
 
 
 def analysis_from(site, path):

@@ -12,11 +12,6 @@ SITE = "y-subbureau-sim"
 
 
 @pytest.fixture(scope="module")
-def site():
-    return load_site(SITE)
-
-
-@pytest.fixture(scope="module")
 def large(site):
     """A large simulated sample, cleaned and scored as the chain does."""
     raw = simulate_responses(site, seed=7, n=20000)

@@ -6,16 +6,10 @@ import sys
 import pandas as pd
 import pytest
 
-from policestress.config import load_site
 from policestress.survey_io import read_export
 from policestress.validate import ValidationError, validate_export
 
 SITE = "y-subbureau-sim"
-
-
-@pytest.fixture(scope="module")
-def site():
-    return load_site(SITE)
 
 
 @pytest.fixture(scope="module")
