@@ -1,0 +1,157 @@
+"""Maximum-likelihood estimation: lavaan's ML discrepancy, Fisher scoring, the information.
+
+lavaan's ML fit function (likelihood "normal") is ``F = sum_g (n_g / N) F_g`` with
+
+    F_g = log|Sigma_g| + tr(S_g Sigma_g^-1) - log|S_g| - p + (m_g - mu_g)' Sigma_g^-1 (m_g - mu_g)
+
+(``S_g`` with divisor ``n_g``; the mean term only with a mean structure); the test statistic is
+``N F`` at the minimum. The optimiser is Fisher scoring (Newton steps with the expected
+information, halved until the discrepancy falls), then, if that stalls, a quasi-Newton run
+from scipy followed by scoring again. The information is lavaan's default for complete
+data, ``information = "expected"`` with the model-implied ("structured") moments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import linalg, optimize
+
+from policestress.sem.model import Representation
+
+__all__ = ["Moments", "MLObjective", "fisher_scoring"]
+
+
+@dataclass
+class Moments:
+    """Sample moments of one group: ``n``, mean vector, covariance with divisor ``n``."""
+
+    n: int
+    mean: np.ndarray
+    cov: np.ndarray
+
+
+class MLObjective:
+    """lavaan's ML discrepancy of complete data, its gradient and expected information."""
+
+    def __init__(self, rep: Representation, moments: list[Moments]):
+        self.rep = rep
+        self.moments = moments
+        self.n = sum(mo.n for mo in moments)
+        self.weights = np.array([mo.n / self.n for mo in moments])
+        self.logdet_s = [np.linalg.slogdet(mo.cov)[1] for mo in moments]
+        self.q = rep.n_free
+
+    def _group(self, theta, g):
+        mm = self.rep.matrices(theta, g)
+        mo = self.moments[g]
+        try:
+            chol = linalg.cho_factor(mm.sigma, lower=True)
+        except (linalg.LinAlgError, ValueError):
+            return np.inf, mm, None
+        w = linalg.cho_solve(chol, np.eye(self.rep.p))
+        logdet = 2.0 * np.log(np.diag(chol[0])).sum()
+        f = logdet + np.sum(w * mo.cov) - self.logdet_s[g] - self.rep.p
+        d = mo.mean - mm.mu
+        if self.rep.meanstructure:
+            f += d @ w @ d
+        return float(f), mm, (w, d)
+
+    def value(self, theta: np.ndarray) -> float:
+        total = 0.0
+        for g in range(len(self.moments)):
+            f, _, _ = self._group(theta, g)
+            if not np.isfinite(f):
+                return np.inf
+            total += self.weights[g] * f
+        return total
+
+    def value_gradient_information(self, theta: np.ndarray, information: bool = True):
+        """F, dF/dtheta and the expected Hessian of F (twice the unit information)."""
+        total, grad = 0.0, np.zeros(self.q)
+        hess = np.zeros((self.q, self.q)) if information else None
+        for g in range(len(self.moments)):
+            f, mm, aux = self._group(theta, g)
+            if aux is None:
+                raise np.linalg.LinAlgError("model-implied covariance not positive definite")
+            w, d = aux
+            s = self.moments[g].cov
+            ds, dm = self.rep.derivatives(mm, g)
+            k = ds.shape[0]
+            if self.rep.meanstructure:
+                core = w - w @ (s + np.outer(d, d)) @ w
+                gr = ds.reshape(k, -1) @ core.ravel() + dm @ (-2.0 * w @ d)
+            else:
+                core = w - w @ s @ w
+                gr = ds.reshape(k, -1) @ core.ravel()
+            used = self.rep.used[g]
+            wg = self.weights[g]
+            total += wg * f
+            grad[used] += wg * gr
+            if information:
+                b = np.matmul(w, ds)
+                h = b.reshape(k, -1) @ b.transpose(0, 2, 1).reshape(k, -1).T
+                if self.rep.meanstructure:
+                    h = h + 2.0 * dm @ w @ dm.T
+                hess[np.ix_(used, used)] += wg * h
+        return total, grad, hess
+
+    def unit_information(self, theta: np.ndarray) -> np.ndarray:
+        """lavaan's (unit) expected information: half the expected Hessian of F."""
+        return self.value_gradient_information(theta)[2] / 2.0
+
+
+def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: float = 1e-10):
+    """Minimise ``objective`` from ``theta0``; returns (theta, converged, iterations, message)."""
+    theta = np.array(theta0, dtype=float)
+    iterations = 0
+    try:
+        theta, ok, iterations = _scoring(objective, theta, max_iter, tol)
+    except np.linalg.LinAlgError:
+        ok = False
+    if ok:
+        return theta, True, iterations, ""
+
+    # scoring stalled (far start, indefinite region): quasi-Newton, then scoring again
+    def fun(t):
+        try:
+            f, gr, _ = objective.value_gradient_information(t, information=False)
+        except np.linalg.LinAlgError:
+            return np.inf, np.zeros_like(t)
+        return f, gr
+
+    start = theta if np.isfinite(objective.value(theta)) else np.array(theta0, dtype=float)
+    res = optimize.minimize(
+        fun,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
+    )
+    theta = res.x
+    try:
+        theta, ok, more = _scoring(objective, theta, max_iter, tol)
+    except np.linalg.LinAlgError as err:
+        return theta, False, iterations + res.nit, f"information matrix singular ({err})"
+    iterations += res.nit + more
+    return theta, ok, iterations, "" if ok else "no descent along the scoring direction"
+
+
+def _scoring(objective, theta, max_iter, tol):
+    f, grad, hess = objective.value_gradient_information(theta)
+    if not np.isfinite(f):
+        return theta, False, 0
+    for iterations in range(1, max_iter + 1):
+        step = np.linalg.solve(hess, grad)
+        t = 1.0
+        slack = 64 * np.finfo(float).eps * max(1.0, abs(f))
+        while objective.value(theta - t * step) > f - 1e-4 * t * (grad @ step) + slack:
+            t /= 2.0
+            if t < 1e-10:
+                return theta, False, iterations
+        theta = theta - t * step
+        f, grad, hess = objective.value_gradient_information(theta)
+        if np.max(np.abs(step)) < tol:
+            return theta, True, iterations
+    return theta, False, max_iter

@@ -1,0 +1,901 @@
+"""``cfa()`` and ``sem()`` with lavaan's interface, and the fitted-model object.
+
+Examples
+--------
+>>> from semopy.examples import holzinger39
+>>> hs = holzinger39.get_data()
+>>> fit = cfa("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9", hs)
+>>> fit.fit_measures()[["chisq", "df", "cfi"]].round(3).tolist()
+[85.306, 24.0, 0.931]
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from threadpoolctl import threadpool_limits
+
+from policestress import fitstats
+from policestress.sem.estimate import MLObjective, Moments, fisher_scoring
+from policestress.sem.model import Representation, vech_indices
+from policestress.sem.partable import partable as build_partable
+from policestress.sem.syntax import ParsedModel, parse
+
+__all__ = ["SEMFit", "cfa", "sem", "ESTIMATORS", "MISSING"]
+
+ESTIMATORS = ("ML", "MLM", "MLR")
+MISSING = ("listwise", "ml")
+_MISSING_ALIASES = {"listwise": "listwise", "ml": "ml", "fiml": "ml", "direct": "ml"}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def _safe_expression(expr: str, names: set[str]) -> str:
+    """A defined-parameter expression as Python, refusing anything but arithmetic."""
+    text = expr.replace("^", "**")
+    tree = ast.parse(text, mode="eval")
+    allowed_calls = {"exp", "log", "sqrt", "abs", "sin", "cos", "tan"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in allowed_calls):
+                raise ValueError(f"defined parameter {expr!r}: only {sorted(allowed_calls)}")
+        elif isinstance(node, ast.Name):
+            if node.id not in names and node.id not in allowed_calls:
+                raise ValueError(f"defined parameter {expr!r} names unknown label {node.id!r}")
+        elif not isinstance(
+            node,
+            (
+                ast.Expression,
+                ast.BinOp,
+                ast.UnaryOp,
+                ast.Constant,
+                ast.Load,
+                ast.operator,
+                ast.unaryop,
+            ),
+        ):
+            raise ValueError(f"cannot read defined parameter expression {expr!r}")
+    return text
+
+
+def _collinear_items(s: np.ndarray, names: list[str], tol: float = 1e-8) -> list[str]:
+    """Items of the smallest eigenvector(s) of a not positive definite covariance matrix."""
+    vals, vecs = np.linalg.eigh(s)
+    small = vals <= tol * max(vals.max(), 1.0)
+    if not small.any():
+        small = vals == vals.min()
+    weights = np.abs(vecs[:, small]).max(axis=1)
+    return [names[i] for i in np.flatnonzero(weights > 0.1)]
+
+
+def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
+    """Central-difference Jacobian (lavaan uses a numerical Jacobian for the delta method)."""
+    base = np.asarray(fun(theta), dtype=float)
+    jac = np.zeros((base.size, theta.size))
+    for k in range(theta.size):
+        h = 1e-6 * max(1.0, abs(theta[k]))
+        up, down = theta.copy(), theta.copy()
+        up[k] += h
+        down[k] -= h
+        jac[:, k] = (np.asarray(fun(up)) - np.asarray(fun(down))) / (2 * h)
+    return jac
+
+
+# ----------------------------------------------------------------------------- result
+
+
+@dataclass
+class SEMFit:
+    """A fitted model: lavaan's ``lavaan`` object, in the parts this project uses.
+
+    Attributes
+    ----------
+    name : str
+    partable : DataFrame
+        lavaan's parameter table with ``est`` (and ``se`` once fitted).
+    estimator, missing : str
+    group : str or None
+    group_labels : list
+    n_by_group : list of int
+        Observations used per group; ``ntotal`` their sum; ``n_dropped`` rows left out.
+    converged : bool
+    warnings : list of str
+        What lavaan would warn about, and why a model was not fitted.
+    """
+
+    name: str
+    model_type: str
+    parsed: ParsedModel
+    partable: pd.DataFrame
+    estimator: str
+    missing: str
+    group: str | None
+    group_labels: list
+    n_by_group: list[int]
+    n_dropped: int
+    observed: list[str]
+    latent: list[str]
+    rep: Representation | None
+    moments: list[Moments]
+    theta: np.ndarray
+    converged: bool
+    iterations: int
+    warnings: list[str] = field(default_factory=list)
+    data: list[np.ndarray] = field(default_factory=list, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # -- basic quantities ---------------------------------------------------------------
+
+    @property
+    def ntotal(self) -> int:
+        return int(sum(self.n_by_group))
+
+    @property
+    def npar(self) -> int:
+        return int(self.partable["free"].max()) if self.rep is not None else 0
+
+    @property
+    def fitted(self) -> bool:
+        """True when the estimator ran (it may still not have converged)."""
+        return self.rep is not None and self.theta.size == self.npar
+
+    def matrices(self, g: int = 0):
+        """Model matrices and implied moments of group ``g`` (0-based)."""
+        return self.rep.matrices(self.theta, g)
+
+    def implied(self) -> list[dict[str, np.ndarray]]:
+        """Per group the model-implied ``cov`` and ``mean`` (lavInspect "implied")."""
+        out = []
+        for g in range(len(self.n_by_group)):
+            mm = self.matrices(g)
+            out.append({"cov": mm.sigma, "mean": mm.mu})
+        return out
+
+    def delta(self, g: int = 0) -> np.ndarray:
+        """lavaan's Delta of group ``g`` (moment vector [mu, vech(Sigma)] by free parameter)."""
+        return self.rep.delta(self.theta, g)
+
+    def _objective(self) -> MLObjective:
+        if "objective" not in self._cache:
+            self._cache["objective"] = MLObjective(self.rep, self.moments)
+        return self._cache["objective"]
+
+    def information(self) -> np.ndarray:
+        """Unit expected information (lavInspect "information"; total = N times this)."""
+        if "information" not in self._cache:
+            with threadpool_limits(limits=1, user_api="blas"):
+                self._cache["information"] = self._objective().unit_information(self.theta)
+        return self._cache["information"]
+
+    def vcov(self) -> np.ndarray:
+        """Covariance matrix of the free parameters (lavaan's ``vcov``)."""
+        if "vcov" not in self._cache:
+            info = self.information() * self.ntotal
+            try:
+                self._cache["vcov"] = np.linalg.inv(info)
+            except np.linalg.LinAlgError:
+                self._cache["vcov"] = np.full(info.shape, np.nan)
+        return self._cache["vcov"]
+
+    # -- defined parameters ------------------------------------------------------------
+
+    def _definitions(self) -> list[tuple[str, str]]:
+        return [(c.lhs, c.rhs) for c in self.parsed.constraints if c.op == ":="]
+
+    def _defined_values(self, theta: np.ndarray) -> np.ndarray:
+        defs = self._definitions()
+        if not defs:
+            return np.zeros(0)
+        values = self.rep.values(theta)
+        scope: dict[str, float] = {}
+        for lab, pl, v in zip(self.partable["label"], self.partable["plabel"], values, strict=True):
+            if lab and lab not in scope:
+                scope[lab] = float(v)
+            scope[pl] = float(v)
+        scope.update(
+            {f: getattr(np, f) for f in ("exp", "log", "sqrt", "abs", "sin", "cos", "tan")}
+        )
+        out = []
+        for name, expr in defs:
+            code = _safe_expression(expr, set(scope))
+            value = float(eval(code, {"__builtins__": {}}, scope))  # noqa: S307 (checked AST)
+            scope[name] = value
+            out.append(value)
+        return np.array(out)
+
+    # -- tables -------------------------------------------------------------------------
+
+    def parameter_estimates(self, level: float = 0.95) -> pd.DataFrame:
+        """lavaan's ``parameterEstimates``: ``lhs, op, rhs, group, label, est, se, z, pvalue,
+        ci.lower, ci.upper`` (``:=`` rows last, group 0).
+
+        Fixed parameters have ``se = 0`` and no z / p, as in lavaan.
+        """
+        pt = self.partable
+        free = pt["free"].to_numpy()
+        values = self.rep.values(self.theta) if self.fitted else pt["ustart"].to_numpy()
+        if self.fitted:
+            se_free = np.sqrt(np.clip(np.diag(self.vcov()), 0, None))
+            se_free[np.diag(self.vcov()) < 0] = np.nan
+            se = np.where(free > 0, se_free[np.maximum(free, 1) - 1], 0.0)
+        else:
+            se = np.full(len(pt), np.nan)
+        table = pd.DataFrame(
+            {
+                "lhs": pt["lhs"],
+                "op": pt["op"],
+                "rhs": pt["rhs"],
+                "group": pt["group"],
+                "label": pt["label"],
+                "est": values,
+                "se": se,
+            }
+        )
+        defs = self._definitions()
+        if defs and self.fitted:
+            vals = self._defined_values(self.theta)
+            jac = _jacobian(self._defined_values, self.theta)
+            cov = jac @ self.vcov() @ jac.T
+            extra = pd.DataFrame(
+                {
+                    "lhs": [d[0] for d in defs],
+                    "op": ":=",
+                    "rhs": [d[1] for d in defs],
+                    "group": 0,
+                    "label": [d[0] for d in defs],
+                    "est": vals,
+                    "se": np.sqrt(np.clip(np.diag(cov), 0, None)),
+                }
+            )
+            table = pd.concat([table, extra], ignore_index=True)
+            free = np.concatenate([free, np.ones(len(defs), dtype=int)])
+        zcrit = stats.norm.ppf(0.5 + level / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(free > 0, table["est"] / table["se"], np.nan)
+        table["z"] = z
+        table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        table["ci.lower"] = table["est"] - zcrit * table["se"]
+        table["ci.upper"] = table["est"] + zcrit * table["se"]
+        return table
+
+    def _std_values(self, theta: np.ndarray) -> np.ndarray:
+        """lavaan's ``std.all`` of every parameter-table row (then the defined parameters)."""
+        values = self.rep.values(theta)
+        out = np.full(len(values), np.nan)
+        for g, spec in enumerate(self.rep.specs):
+            mm = self.rep.matrices(theta, g, values)
+            sd_obs = np.sqrt(np.diag(mm.sigma))
+            sd_eta = np.sqrt(np.diag(mm.phi))
+            res_obs = np.diag(mm.theta).copy()
+            res_eta = np.diag(mm.psi).copy()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for k, row in enumerate(spec.rows):
+                    kind, r, c, v = spec.kind[k], spec.r[k], spec.c[k], values[row]
+                    if kind == "lambda":
+                        out[row] = v * sd_eta[c] / sd_obs[r]
+                    elif kind == "beta":
+                        out[row] = v * sd_eta[c] / sd_eta[r]
+                    elif kind == "theta":
+                        out[row] = (
+                            v / sd_obs[r] ** 2
+                            if r == c
+                            else v / np.sqrt(np.abs(res_obs[r] * res_obs[c]))
+                        )
+                    elif kind == "psi":
+                        # lavaan divides a covariance by sqrt(|var_i var_j|): a negative
+                        # variance (Heywood case) still gives a correlation
+                        out[row] = (
+                            v / sd_eta[r] ** 2
+                            if r == c
+                            else v / np.sqrt(np.abs(res_eta[r] * res_eta[c]))
+                        )
+                    elif kind == "nu":
+                        out[row] = v / sd_obs[r]
+                    else:
+                        out[row] = v / sd_eta[r]
+        return out
+
+    def standardized_solution(self, level: float = 0.95) -> pd.DataFrame:
+        """lavaan's ``standardizedSolution`` (type ``std.all``): ``est.std`` and its delta-method
+        ``se``, z, p and interval."""
+        pt = self.partable
+        std = self._std_values(self.theta)
+        jac = _jacobian(self._std_values, self.theta)
+        cov = jac @ self.vcov() @ jac.T
+        se = np.sqrt(np.clip(np.diag(cov), 0, None))
+        se[np.abs(se) < 1e-12] = 0.0
+        table = pd.DataFrame(
+            {
+                "lhs": pt["lhs"],
+                "op": pt["op"],
+                "rhs": pt["rhs"],
+                "group": pt["group"],
+                "label": pt["label"],
+                "est.std": std,
+                "se": se,
+            }
+        )
+        zcrit = stats.norm.ppf(0.5 + level / 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = np.where(se > 0, std / se, np.nan)
+        table["z"] = z
+        table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
+        table["ci.lower"] = std - zcrit * se
+        table["ci.upper"] = std + zcrit * se
+        return table
+
+    # -- fit measures -------------------------------------------------------------------
+
+    def _exogenous_counts(self) -> int:
+        return len(self.partable.attrs["variables"].ov_x)
+
+    def _ndat(self) -> int:
+        p = len(self.observed)
+        per = p * (p + 1) // 2 + (p if self.rep.meanstructure else 0)
+        nx = self._exogenous_counts()
+        per -= nx * (nx + 1) // 2 + (nx if self.rep.meanstructure else 0)
+        return per * len(self.n_by_group)
+
+    def _baseline_chisq(self) -> float:
+        """lavaan's independence model (free variances, and means; exogenous block kept)."""
+        ov_x = self.partable.attrs["variables"].ov_x
+        xi = [self.observed.index(x) for x in ov_x]
+        total = 0.0
+        for mo in self.moments:
+            s = mo.cov
+            rest = [i for i in range(len(self.observed)) if i not in xi]
+            logdet0 = np.log(np.diag(s)[rest]).sum()
+            if xi:
+                logdet0 += np.linalg.slogdet(s[np.ix_(xi, xi)])[1]
+            total += mo.n * (logdet0 - np.linalg.slogdet(s)[1])
+        return float(total)
+
+    def _baseline_df(self) -> int:
+        p = len(self.observed)
+        nx = self._exogenous_counts()
+        per = p * (p - 1) // 2 - nx * (nx - 1) // 2
+        return per * len(self.n_by_group)
+
+    def _srmr(self) -> float:
+        out = 0.0
+        for g, mo in enumerate(self.moments):
+            mm = self.matrices(g)
+            sd = np.sqrt(np.diag(mo.cov))
+            r = (mo.cov - mm.sigma) / np.outer(sd, sd)
+            parts = [r[np.tril_indices(len(sd))]]
+            if self.rep.meanstructure:
+                parts.insert(0, (mo.mean - mm.mu) / sd)
+            out += mo.n / self.ntotal * float(np.sqrt(np.mean(np.concatenate(parts) ** 2)))
+        return out
+
+    def _gfi(self) -> float:
+        """lavaan's GFI: residual and observed moments weighted by the normal-theory weight of
+        the implied moments (means included with a mean structure); the moments of
+        ``fixed.x`` covariates are left out, as lavaan does."""
+        p = len(self.observed)
+        rows, cols = vech_indices(p)
+        xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
+        keep = ~(np.isin(rows, xi) & np.isin(cols, xi))
+        mult = np.where(rows == cols, 1.0, 2.0)
+        out = 0.0
+        for g, mo in enumerate(self.moments):
+            mm = self.matrices(g)
+            w = np.linalg.inv(mm.sigma)
+            big = (
+                0.25
+                * (
+                    w[np.ix_(rows, rows)] * w[np.ix_(cols, cols)]
+                    + w[np.ix_(rows, cols)] * w[np.ix_(cols, rows)]
+                )
+                * np.outer(mult, mult)
+            )
+            big = big[np.ix_(keep, keep)]
+            e = (mo.cov - mm.sigma)[rows, cols][keep]
+            o = mo.cov[rows, cols][keep]
+            num, den = e @ big @ e, o @ big @ o
+            if self.rep.meanstructure:
+                mk = np.setdiff1d(np.arange(p), xi)
+                wm = w[np.ix_(mk, mk)]
+                d = (mo.mean - mm.mu)[mk]
+                num += d @ wm @ d
+                den += mo.mean[mk] @ wm @ mo.mean[mk]
+            out += mo.n / self.ntotal * (1.0 - num / den)
+        return float(out)
+
+    def _loglik(self) -> tuple[float, float]:
+        """lavaan's ``logl`` and ``unrestricted.logl``; with ``fixed.x`` the covariates'
+        own (saturated) likelihood is left out, as lavaan does."""
+        logl = logl_h1 = 0.0
+        xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
+        for g, mo in enumerate(self.moments):
+            mm = self.matrices(g)
+            logl += fitstats.loglik_normal(mm.sigma, mo.cov, mo.n)
+            if self.rep.meanstructure:
+                d = mo.mean - mm.mu
+                logl -= mo.n / 2 * float(d @ np.linalg.solve(mm.sigma, d))
+            logl_h1 += fitstats.loglik_normal(mo.cov, mo.cov, mo.n)
+            if xi:
+                sxx = mo.cov[np.ix_(xi, xi)]
+                marginal = fitstats.loglik_normal(sxx, sxx, mo.n)
+                logl -= marginal
+                logl_h1 -= marginal
+        return logl, logl_h1
+
+    def fit_measures(self) -> pd.Series:
+        """lavaan's ``fitMeasures``, keyed by lavaan's names."""
+        if "fit_measures" in self._cache:
+            return self._cache["fit_measures"].copy()
+        n, G = self.ntotal, len(self.n_by_group)
+        out: dict[str, float] = {"npar": self.npar, "ntotal": n, "ngroups": G}
+        if not self.fitted:
+            return pd.Series(out, dtype=float)
+        chisq = max(n * self._objective().value(self.theta), 0.0)
+        df = self._ndat() - self.npar
+        base, base_df = self._baseline_chisq(), self._baseline_df()
+        logl, logl_h1 = self._loglik()
+        low, high = fitstats.rmsea_ci(chisq, df, n, n_groups=G)
+        gfi = self._gfi()
+        # lavaan's AGFI counts every sample moment, the fixed.x covariates' included
+        p = len(self.observed)
+        nel = (p * (p + 1) // 2 + (p if self.rep.meanstructure else 0)) * G
+        out.update(
+            {
+                "chisq": chisq,
+                "df": df,
+                "pvalue": fitstats.chi2_pvalue(chisq, df),
+                "baseline.chisq": base,
+                "baseline.df": base_df,
+                "baseline.pvalue": fitstats.chi2_pvalue(base, base_df),
+                "cfi": fitstats.cfi(chisq, df, base, base_df),
+                "tli": fitstats.tli(chisq, df, base, base_df),
+                "nfi": fitstats.nfi(chisq, df, base, base_df),
+                "logl": logl,
+                "unrestricted.logl": logl_h1,
+                **fitstats.information_criteria(logl, self.npar, n).to_dict(),
+                "rmsea": fitstats.rmsea(chisq, df, n, n_groups=G),
+                "rmsea.ci.lower": low,
+                "rmsea.ci.upper": high,
+                "rmsea.pvalue": fitstats.rmsea_pclose(chisq, df, n, n_groups=G),
+                "srmr": self._srmr(),
+                "gfi": gfi,
+                "agfi": 1.0 - nel / df * (1.0 - gfi) if df > 0 else math.nan,
+            }
+        )
+        series = pd.Series(out, dtype=float)
+        self._cache["fit_measures"] = series
+        return series.copy()
+
+
+# ------------------------------------------------------------------------------ fitting
+
+
+def _start_values(
+    rep: Representation, table: pd.DataFrame, moments: list[Moments], variables
+) -> np.ndarray:
+    """Start values: user ``start()``, else simple data-based values (lavaan-like)."""
+    obs = {v: i for i, v in enumerate(rep.observed)}
+    sums = np.zeros(rep.n_free)
+    counts = np.zeros(rep.n_free)
+    for g, spec in enumerate(rep.specs):
+        s, mean = moments[g].cov, moments[g].mean
+        sub = table.loc[spec.rows]
+        # per factor: leading eigenvector of its observed indicators, scaled to its marker
+        load_start: dict[tuple[str, str], float] = {}
+        var_start: dict[str, float] = {}
+        for f, items in variables.indicators.items():
+            o = [x for x in items if x in obs]
+            rows = sub[(sub["op"] == "=~") & (sub["lhs"] == f)]
+            if len(o) >= 2:
+                idx = [obs[x] for x in o]
+                vals, vecs = np.linalg.eigh(s[np.ix_(idx, idx)])
+                lam = vecs[:, -1] * math.sqrt(max(vals[-1], 1e-6))
+                if lam.sum() < 0:
+                    lam = -lam
+                fixed = rows[(rows["free"] == 0) & rows["rhs"].isin(o)]
+                if len(fixed) and fixed["ustart"].iloc[0] != 0:
+                    ref = o.index(fixed["rhs"].iloc[0])
+                    scale = fixed["ustart"].iloc[0] / lam[ref] if lam[ref] != 0 else 1.0
+                else:
+                    var_row = sub[(sub["op"] == "~~") & (sub["lhs"] == f) & (sub["rhs"] == f)]
+                    fixed_var = (
+                        var_row["ustart"].iloc[0]
+                        if len(var_row) and (var_row["free"].iloc[0] == 0)
+                        else 1.0
+                    )
+                    scale = 1.0 / math.sqrt(fixed_var) if fixed_var > 0 else 1.0
+                for x, value in zip(o, lam * scale, strict=True):
+                    load_start[(f, x)] = float(value)
+                var_start[f] = float(1.0 / scale**2) if scale != 0 else 0.05
+        for k, row in enumerate(spec.rows):
+            fidx = spec.free[k]
+            if fidx < 0:
+                continue
+            r = table.loc[row]
+            if np.isfinite(r["start_user"]):
+                value = r["start_user"]
+            elif r["op"] == "=~":
+                value = load_start.get((r["lhs"], r["rhs"]), 1.0)
+            elif r["op"] == "~~" and r["lhs"] == r["rhs"]:
+                if r["lhs"] in obs and r["lhs"] not in rep.dummies:
+                    value = 0.5 * s[obs[r["lhs"]], obs[r["lhs"]]]
+                elif r["lhs"] in obs:
+                    value = s[obs[r["lhs"]], obs[r["lhs"]]] * (
+                        0.5 if r["lhs"] not in variables.ov_x else 1.0
+                    )
+                else:
+                    value = var_start.get(r["lhs"], 0.05)
+            elif r["op"] == "~~" and r["lhs"] in variables.ov_x and r["rhs"] in variables.ov_x:
+                value = s[obs[r["lhs"]], obs[r["rhs"]]]
+            elif r["op"] == "~1" and r["lhs"] in obs:
+                value = mean[obs[r["lhs"]]]
+            else:
+                value = 0.0
+            sums[fidx] += value
+            counts[fidx] += 1
+    return sums / np.maximum(counts, 1)
+
+
+def _fill_exogenous(table: pd.DataFrame, observed: list[str], moments: list[Moments]) -> None:
+    """fixed.x: exogenous covariates' (co)variances and means fixed at the sample values."""
+    obs = {v: i for i, v in enumerate(observed)}
+    for i in np.flatnonzero(table["exo"].to_numpy() == 1):
+        r = table.iloc[i]
+        mo = moments[int(r["group"]) - 1]
+        if r["op"] == "~~":
+            table.iat[i, table.columns.get_loc("ustart")] = mo.cov[obs[r["lhs"]], obs[r["rhs"]]]
+        else:
+            table.iat[i, table.columns.get_loc("ustart")] = mo.mean[obs[r["lhs"]]]
+
+
+def _dummies(parsed: ParsedModel, v) -> list[str]:
+    """Observed variables that lavaan represents as latent ones (in regressions)."""
+    lv = set(v.lv)
+    out = []
+    for t in parsed.terms:
+        if t.op == "~":
+            out += [x for x in (t.lhs, t.rhs) if x not in lv]
+        elif t.op == "~~" and ((t.lhs in lv) != (t.rhs in lv)):
+            out += [x for x in (t.lhs, t.rhs) if x not in lv]
+        elif t.op == "=~" and t.rhs not in lv:
+            pass
+    # covariances between a dummy and another observed variable must be latent too
+    out = list(dict.fromkeys(out))
+    changed = True
+    while changed:
+        changed = False
+        for t in parsed.terms:
+            if t.op == "~~" and t.lhs != t.rhs and ((t.lhs in out) != (t.rhs in out)):
+                for x in (t.lhs, t.rhs):
+                    if x not in out and x not in lv:
+                        out.append(x)
+                        changed = True
+    return out
+
+
+def _identification_problems(table: pd.DataFrame, v) -> list[str]:
+    """Structural under-identification lavaan users meet, stated before fitting."""
+    problems = []
+    lv = set(v.lv)
+    for f, items in v.indicators.items():
+        latent_items = [x for x in items if x in lv]
+        if len(items) == 1 and latent_items:
+            rows = table[(table["lhs"] == f) & (table["op"] == "~~") & (table["rhs"] == f)]
+            lower = table[
+                (table["lhs"] == latent_items[0])
+                & (table["op"] == "~~")
+                & (table["rhs"] == latent_items[0])
+            ]
+            if (rows["free"] > 0).all() and (lower["free"] > 0).all():
+                problems.append(
+                    f"factor {f!r} is measured by one latent variable ({latent_items[0]!r}): its "
+                    "variance and that variable's residual variance are not separately "
+                    "identified (a second-order factor needs at least two, better three, "
+                    "first-order factors); the model is not fitted"
+                )
+    return problems
+
+
+def _post_fit_warnings(fit: SEMFit) -> list[str]:
+    out = []
+    est = fit.parameter_estimates()
+    is_var = (est["op"] == "~~") & (est["lhs"] == est["rhs"])
+    lv = set(fit.latent)
+    for r in est[is_var & (est["est"] < 0)].itertuples():
+        kind = "latent" if r.lhs in lv else "observed"
+        where = f" in group {fit.group_labels[r.group - 1]!r}" if len(fit.n_by_group) > 1 else ""
+        out.append(
+            f"negative variance of {kind} variable {r.lhs!r}{where}: {r.est:.4g} (Heywood case)"
+        )
+    names = fit.latent
+    for g in range(len(fit.n_by_group)):
+        mm = fit.matrices(g)
+        k = len(names)
+        if k == 0:
+            continue
+        phi = mm.phi[:k, :k]
+        vals = np.linalg.eigvalsh(phi)
+        if vals.min() < 0:
+            where = f" in group {fit.group_labels[g]!r}" if len(fit.n_by_group) > 1 else ""
+            d = np.sqrt(np.abs(np.diag(phi)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                corr = phi / np.outer(d, d)
+            np.fill_diagonal(corr, 0.0)
+            pairs = [
+                f"{names[i]!r} and {names[j]!r} (r = {corr[i, j]:.3f})"
+                for i in range(k)
+                for j in range(i)
+                if abs(corr[i, j]) > 1
+            ]
+            detail = (
+                ("; correlation above 1: " + ", ".join(pairs))
+                if pairs
+                else (f"; smallest eigenvalue {vals.min():.3g}")
+            )
+            out.append(
+                f"covariance matrix of the latent variables{where} is not positive definite{detail}"
+            )
+    if not np.all(np.isfinite(np.diag(fit.vcov()))):
+        out.append(
+            "information matrix singular: standard errors unavailable (model not identified?)"
+        )
+    return out
+
+
+def _fit(
+    model,
+    data,
+    *,
+    model_type,
+    estimator,
+    missing,
+    group,
+    group_equal,
+    group_partial,
+    std_lv,
+    orthogonal,
+    ordered,
+    meanstructure,
+    group_label,
+    name,
+) -> SEMFit:
+    if ordered:
+        raise NotImplementedError(
+            "ordered= (ordinal estimation, WLSMV) is not implemented by this engine yet"
+        )
+    estimator = estimator.upper()
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    if missing not in _MISSING_ALIASES:
+        raise ValueError(f"missing must be one of {MISSING}, got {missing!r}")
+    missing = _MISSING_ALIASES[missing]
+    if estimator == "MLM" and missing == "ml":
+        raise ValueError(
+            "estimator 'MLM' needs complete data (lavaan too): use 'MLR' with missing='ml'"
+        )
+    parsed = parse(model) if isinstance(model, str) else model
+    if meanstructure is None:
+        meanstructure = (
+            group is not None or missing == "ml" or any(t.op == "~1" for t in parsed.terms)
+        )
+    from policestress.sem.partable import variables as model_variables
+
+    v = model_variables(parsed, fixed_x=model_type == "sem")
+    absent = [x for x in v.ov if x not in data.columns]
+    if absent:
+        raise KeyError(f"model {name!r}: variables not in the data: {absent}")
+    columns = [*v.ov, *([group] if group else [])]
+    frame = data[columns].copy()
+    frame[v.ov] = frame[v.ov].apply(pd.to_numeric, errors="coerce")
+    n_rows = len(frame)
+    if group:
+        frame = frame[frame[group].notna()]
+        labels = (
+            list(group_label)
+            if group_label is not None
+            else list(dict.fromkeys(frame[group].tolist()))
+        )
+        frame = frame[frame[group].isin(labels)]
+    else:
+        labels = [None]
+    if missing == "listwise":
+        frame = frame.dropna(subset=v.ov)
+    else:
+        frame = frame[frame[v.ov].notna().any(axis=1)]
+    blocks = [
+        (frame if group is None else frame[frame[group] == lab])[v.ov].to_numpy(dtype=float)
+        for lab in labels
+    ]
+    moments = []
+    for x in blocks:
+        if missing == "ml" and np.isnan(x).any():
+            raise NotImplementedError(
+                "missing='ml' (FIML) needs policestress.sem.missing, not on this branch yet"
+            )
+        mean = x.mean(axis=0) if len(x) else np.full(len(v.ov), np.nan)
+        cov = (
+            np.cov(x, rowvar=False, bias=True).reshape(len(v.ov), len(v.ov))
+            if len(x) > 1
+            else np.full((len(v.ov),) * 2, np.nan)
+        )
+        moments.append(Moments(len(x), mean, cov))
+    if estimator != "ML":
+        raise NotImplementedError(
+            f"estimator {estimator!r} needs policestress.sem.robust, not on this branch yet"
+        )
+    table = build_partable(
+        parsed,
+        len(labels),
+        model_type=model_type,
+        std_lv=std_lv,
+        orthogonal=orthogonal,
+        meanstructure=meanstructure,
+        group_equal=group_equal,
+        group_partial=group_partial,
+        fixed_x=model_type == "sem",
+    )
+    _fill_exogenous(table, v.ov, moments)
+    dummies = _dummies(parsed, v)
+    eta = [*v.lv, *dummies]
+    rep = Representation(table, v.ov, eta, dummies)
+    fit = SEMFit(
+        name=name,
+        model_type=model_type,
+        parsed=parsed,
+        partable=table,
+        estimator=estimator,
+        missing=missing,
+        group=group,
+        group_labels=labels,
+        n_by_group=[mo.n for mo in moments],
+        n_dropped=n_rows - len(frame),
+        observed=v.ov,
+        latent=v.lv,
+        rep=rep,
+        moments=moments,
+        theta=np.zeros(0),
+        converged=False,
+        iterations=0,
+        data=blocks,
+    )
+    # what stops a fit before it starts
+    problems = _identification_problems(table, v)
+    for g, mo in enumerate(moments):
+        where = f" of group {labels[g]!r}" if group else ""
+        if mo.n <= 1:
+            problems.append(f"{mo.n} observations{where}: too few to fit the model")
+            continue
+        if np.linalg.eigvalsh(mo.cov).min() <= 1e-10 * max(1.0, np.abs(np.diag(mo.cov)).max()):
+            items = _collinear_items(mo.cov, v.ov)
+            problems.append(
+                f"sample covariance matrix{where} is not positive definite: items "
+                f"{', '.join(items)} are collinear (a duplicated or constant column, or a "
+                "sum of others); the model is not fitted"
+            )
+    if problems:
+        fit.warnings.extend(problems)
+        return fit
+    objective = MLObjective(rep, moments)
+    with threadpool_limits(limits=1, user_api="blas"):
+        theta0 = _start_values(rep, table, moments, v)
+        theta, converged, iterations, message = fisher_scoring(objective, theta0)
+        fit.theta, fit.converged, fit.iterations = theta, converged, iterations
+        fit._cache["objective"] = objective
+        if not converged:
+            try:
+                _, grad, _ = objective.value_gradient_information(theta, information=False)
+                k = int(np.argmax(np.abs(grad)))
+                row = table[table["free"] == k + 1].iloc[0]
+                where = f" (group {labels[int(row['group']) - 1]!r})" if group else ""
+                fit.warnings.append(
+                    f"model {name!r} did not converge after {iterations} iterations"
+                    f"{': ' + message if message else ''}; largest gradient "
+                    f"{abs(grad[k]):.3g} at {row['lhs']}{row['op']}{row['rhs']}{where}"
+                )
+            except np.linalg.LinAlgError:
+                fit.warnings.append(
+                    f"model {name!r} did not converge after {iterations} iterations: the "
+                    "model-implied covariance matrix is not positive definite"
+                )
+                return fit
+        fit.partable["est"] = rep.values(theta)
+        fit.warnings.extend(_post_fit_warnings(fit))
+    return fit
+
+
+def cfa(
+    model: str,
+    data: pd.DataFrame,
+    estimator: str = "ML",
+    missing: str = "listwise",
+    group: str | None = None,
+    group_equal: Sequence[str] = (),
+    group_partial: Sequence[str] = (),
+    std_lv: bool = False,
+    orthogonal: bool = False,
+    ordered: Sequence[str] | None = None,
+    *,
+    meanstructure: bool | None = None,
+    group_label: Sequence | None = None,
+    name: str = "model",
+) -> SEMFit:
+    """Fit a confirmatory factor model, as ``lavaan::cfa`` with the same arguments.
+
+    A model that cannot be fitted (sample covariance not positive definite, a second-order
+    factor over one factor) is returned unfitted with the reason in ``fit.warnings``; a fit
+    that does not converge has ``converged = False`` and says why.
+
+    Examples
+    --------
+    >>> from semopy.examples import holzinger39
+    >>> fit = cfa("visual =~ NA*x1 + x2 + x3; visual ~~ 1*visual", holzinger39.get_data())
+    >>> fit.fit_measures()[["chisq", "df"]].round(3).tolist()
+    [0.0, 0.0]
+    """
+    return _fit(
+        model,
+        data,
+        model_type="cfa",
+        estimator=estimator,
+        missing=missing,
+        group=group,
+        group_equal=tuple(group_equal),
+        group_partial=tuple(group_partial),
+        std_lv=std_lv,
+        orthogonal=orthogonal,
+        ordered=ordered,
+        meanstructure=meanstructure,
+        group_label=group_label,
+        name=name,
+    )
+
+
+def sem(
+    model: str,
+    data: pd.DataFrame,
+    estimator: str = "ML",
+    missing: str = "listwise",
+    group: str | None = None,
+    group_equal: Sequence[str] = (),
+    group_partial: Sequence[str] = (),
+    std_lv: bool = False,
+    orthogonal: bool = False,
+    ordered: Sequence[str] | None = None,
+    *,
+    meanstructure: bool | None = None,
+    group_label: Sequence | None = None,
+    name: str = "model",
+) -> SEMFit:
+    """Fit a structural equation model, as ``lavaan::sem`` (``fixed.x``, ``auto.cov.y``).
+
+    Examples
+    --------
+    >>> from semopy.examples import holzinger39
+    >>> fit = sem("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; textual ~ visual",
+    ...           holzinger39.get_data())
+    >>> int(fit.fit_measures()["df"])
+    8
+    """
+    return _fit(
+        model,
+        data,
+        model_type="sem",
+        estimator=estimator,
+        missing=missing,
+        group=group,
+        group_equal=tuple(group_equal),
+        group_partial=tuple(group_partial),
+        std_lv=std_lv,
+        orthogonal=orthogonal,
+        ordered=ordered,
+        meanstructure=meanstructure,
+        group_label=group_label,
+        name=name,
+    )
