@@ -34,6 +34,7 @@ import pandas as pd
 import yaml
 
 from policestress.paths import SitePaths
+from policestress.settings import ConfigError, check_settings, lookup
 
 # Columns of a codebook file. `type` is one of ITEM_TYPES.
 CODEBOOK_COLUMNS = [
@@ -61,8 +62,7 @@ ITEM_TYPES = {
 }
 
 
-class ConfigError(ValueError):
-    """A site configuration or codebook breaks a rule; the message names file and field."""
+__all__ = ["CODEBOOK_COLUMNS", "ITEM_TYPES", "Codebook", "ConfigError", "SiteConfig", "load_site"]
 
 
 def _parse_value_labels(text: Any) -> dict[int, str]:
@@ -165,13 +165,15 @@ class SiteConfig:
         return list(self.settings.get("grouping", []))
 
     def get(self, dotted: str, default: Any = None) -> Any:
-        """Look up a nested setting, e.g. ``site.get("eri.version")``."""
-        node: Any = self.settings
-        for key in dotted.split("."):
-            if not isinstance(node, dict) or key not in node:
-                return default
-            node = node[key]
-        return node
+        """A setting by its dotted key, e.g. ``site.get("efa.rotation")``.
+
+        The value in site.yml, else the default of :mod:`policestress.settings` (the one
+        place defaults live); ``default`` applies only to keys whose schema default is
+        empty (null). A key the schema does not know is a KeyError, so a misspelt key in
+        code fails instead of silently giving a default.
+        """
+        value = lookup(self.settings, dotted)
+        return default if value is None else value
 
 
 def _read_codebook_file(path: Path) -> pd.DataFrame:
@@ -208,16 +210,17 @@ def load_site(site: str, root: Path | None = None) -> SiteConfig:
     if not site_file.exists():
         available = sorted(p.name for p in (paths.base / "config" / "sites").iterdir())
         raise ConfigError(f"no site configuration {site_file}; sites: {available}")
-    settings = yaml.safe_load(site_file.read_text(encoding="utf-8")) or {}
-    for key in ("raw_file", "codebook"):
-        if key not in settings:
-            raise ConfigError(f"{site_file}: missing key '{key}'")
+    try:
+        parsed = yaml.safe_load(site_file.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{site_file}: not valid YAML: {error}") from None
+    settings = check_settings(parsed, str(site_file))
     frames = [_read_codebook_file(paths.config_dir / name) for name in settings["codebook"]]
     table = pd.concat(frames, ignore_index=True)
     duplicated = table["item_id"][table["item_id"].duplicated()].tolist()
     if duplicated:
         raise ConfigError(f"{site_file}: item ids defined twice in the codebook: {duplicated}")
-    constructs_file = paths.config_dir / settings.get("constructs", "constructs.csv")
+    constructs_file = paths.config_dir / lookup(settings, "constructs")
     constructs = pd.read_csv(constructs_file, dtype=str, keep_default_na=False, encoding="utf-8")
     # Read by policestress.plots.save_figure: figures of a simulated site say so.
     os.environ["POLICESTRESS_SIMULATED"] = "1" if settings.get("simulated", False) else "0"

@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from policestress.config import ConfigError, load_site
 from policestress.paths import OUTPUT_KINDS, STAGING_ENV, SitePaths, project_root
 from policestress.provenance import forget_stage, record_stage
 from policestress.timing import TIMINGS_ENV
@@ -101,6 +102,8 @@ def run_stage(
 
     Raises
     ------
+    policestress.config.ConfigError
+        When site.yml or the codebook breaks a rule (checked before the notebook starts).
     papermill.PapermillExecutionError
         When a cell fails; nothing of the stage is left in the output folders.
     """
@@ -121,6 +124,8 @@ def run_stage(
     forget_stage(site, stage, root)
     final_notebook = paths.final_dir("reports") / notebook.name
     final_notebook.unlink(missing_ok=True)
+    # A misspelt or mistyped setting stops the stage here, before any cell runs.
+    load_site(site, root)
 
     env_before = {k: os.environ.get(k) for k in (STAGING_ENV, "POLICESTRESS_ROOT", "MPLBACKEND")}
     os.environ[STAGING_ENV] = str(staging)
@@ -209,6 +214,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         published = run_stage(args.stage, args.site, args.kernel, dict(args.param))
+    except ConfigError as error:
+        print(
+            f"\nstage '{args.stage}' not run for site '{args.site}':\n{error}\n"
+            "No output of this stage was kept.",
+            file=sys.stderr,
+        )
+        return 2
     except pm.PapermillExecutionError as error:
         print(
             f"\nstage '{args.stage}' failed for site '{args.site}' in cell {error.exec_count}: "
