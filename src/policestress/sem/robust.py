@@ -1,0 +1,572 @@
+"""Robust ML (MLM, MLR) in moment space: Gamma, scaled tests, sandwich SEs, robust fit indices.
+
+The SEM core hands over, per group ``g``: the Jacobian ``Delta_g`` of the model-implied
+moment vector ``m = [mu, vech(sigma)]`` (or ``vech(sigma)`` without mean structure) with
+respect to the free parameters (``lavInspect(fit, "delta")``), the h1 information matrices
+of :mod:`policestress.sem.missing`, and ``n_g``. Groups are weighted as lavaan weights them,
+``f_g = n_g / N``; every information matrix here is per case, like lavaan's, so the vcov is
+``(1/N) E^-1 B E^-1``. The formulas follow lavaan 0.6 (``lav_samplestats_gamma.R``,
+``lav_test_satorra_bentler.R``, ``lav_test_yuan_bentler.R``, ``lav_model_vcov.R``,
+``lav_fit_cfi.R``, ``lav_fit_rmsea.R``, ``lav_test_diff.R``):
+
+* :func:`gamma_adf` -- Gamma (NACOV) of complete data, divisor N (``gamma.n.minus.one =
+  FALSE``); :func:`gamma_fiml` -- its FIML analogue ``A^-1 B A^-1`` from the h1 information
+  and the casewise scores (``lav_mvnorm_missing_h1_omega_sw``);
+* :func:`information_theta` -- ``sum_g f_g Delta_g' A_g Delta_g``;
+* :func:`satorra_bentler` -- MLM's scaling factor ``tr(U Gamma) / df``;
+* :func:`yuan_bentler_mplus` -- MLR's (test ``"yuan.bentler.mplus"``), complete or FIML data;
+* :func:`vcov_huber_white` (MLR) and :func:`vcov_robust_sem` (MLM) -- sandwich covariances;
+* :func:`scaled_fit_indices`, :func:`robust_fit_indices`, :func:`fiml_corrected` -- lavaan's
+  ``cfi/tli/rmsea.scaled`` and ``.robust`` (Brosseau-Liard, Savalei & Li 2012;
+  Brosseau-Liard & Savalei 2014; Zhang & Savalei's FIML correction for missing data);
+* :func:`scaled_difference_test` -- Satorra-Bentler (2001) scaled chi-square difference.
+
+The information of the model in the parameters (``E``) is an input where lavaan's default
+uses the observed information: MLR takes it from the Hessian of the fit function in the
+parameters, which needs the model's second derivatives, so the core computes it and passes
+it; for MLM (expected information) :func:`information_theta` gives it.
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(7)
+>>> x = rng.standard_t(5, size=(500, 2))
+>>> gamma_adf(x).shape          # [mu (2), vech(sigma) (3)]
+(5, 5)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from policestress import fitstats
+from policestress.sem.missing import (
+    MissingPatterns,
+    fiml_information,
+    fiml_loglik,
+    first_order_information,
+    vech_indices,
+)
+
+__all__ = [
+    "FimlCorrected",
+    "ScaledTest",
+    "baseline_delta",
+    "fiml_corrected",
+    "gamma_adf",
+    "gamma_fiml",
+    "information_theta",
+    "robust_fit_indices",
+    "satorra_bentler",
+    "scaled_difference_test",
+    "scaled_fit_indices",
+    "vcov_huber_white",
+    "vcov_robust_sem",
+    "yuan_bentler_mplus",
+]
+
+
+def _weights(nobs: Sequence[int]) -> np.ndarray:
+    n = np.asarray(nobs, dtype=float)
+    if n.ndim != 1 or np.any(n <= 0):
+        raise ValueError(f"nobs must list each group's (positive) number of cases; got {nobs}")
+    return n / n.sum()
+
+
+def _check_groups(name: str, seq, n_groups: int) -> list[np.ndarray]:
+    out = [np.asarray(a, dtype=float) for a in seq]
+    if len(out) != n_groups:
+        raise ValueError(f"{name} must hold one matrix per group ({n_groups}); got {len(out)}")
+    return out
+
+
+def gamma_adf(x: np.ndarray, meanstructure: bool = True) -> np.ndarray:
+    """Asymptotic covariance of the sample moments (Gamma, NACOV) of complete data.
+
+    Rows of ``z_i = [y_i, vech((y_i - ybar)(y_i - ybar)')]`` centred at their mean,
+    ``Gamma = Z'Z / N`` (``lav_samplestats_Gamma`` with lavaan's default
+    ``gamma.n.minus.one = FALSE``); ``meanstructure=False`` keeps the covariance part.
+
+    >>> x = np.array([[1.0, 2.0], [2.0, 1.0], [4.0, 4.0], [3.0, 5.0]])
+    >>> gamma_adf(x, meanstructure=False).shape
+    (3, 3)
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or np.isnan(x).any():
+        raise ValueError("gamma_adf needs a complete 2-d data matrix (no missing values)")
+    n, p = x.shape
+    rows, cols = vech_indices(p)
+    yc = x - x.mean(axis=0)
+    z = yc[:, rows] * yc[:, cols]
+    if meanstructure:
+        z = np.hstack([x, z])
+    zc = z - z.mean(axis=0)
+    return np.ascontiguousarray(zc.T) @ zc / n
+
+
+def gamma_fiml(
+    pats: MissingPatterns, mu: np.ndarray, sigma: np.ndarray, information: str = "observed"
+) -> np.ndarray:
+    """FIML analogue of Gamma: ``A^-1 B A^-1`` at the unrestricted (EM) moments.
+
+    ``A`` is the h1 information (:func:`~policestress.sem.missing.fiml_information`,
+    ``information`` = "observed" or "expected"), ``B`` the first-order information of the
+    casewise scores (``lav_mvnorm_missing_h1_omega_sw``). With complete data and
+    ``information="expected"`` it equals :func:`gamma_adf`.
+
+    >>> from policestress.sem.missing import missing_patterns, em_saturated
+    >>> rng = np.random.default_rng(2)
+    >>> x = rng.normal(size=(300, 2)); x[rng.random((300, 2)) < 0.1] = np.nan
+    >>> pats = missing_patterns(x); h1 = em_saturated(pats)
+    >>> gamma_fiml(pats, h1.mu, h1.sigma).shape
+    (5, 5)
+    """
+    a = fiml_information(pats, mu, sigma, kind=information)
+    b = first_order_information(pats, mu, sigma)
+    a_inv = np.linalg.inv(a)
+    return a_inv @ b @ a_inv
+
+
+def information_theta(
+    deltas: Sequence[np.ndarray], h1_information: Sequence[np.ndarray], nobs: Sequence[int]
+) -> np.ndarray:
+    """Information in the parameters, ``sum_g f_g Delta_g' A_g Delta_g`` (per case).
+
+    With ``A_g`` the expected h1 information at the implied moments this is lavaan's expected
+    information (MLM's ``E``); with the observed h1 information it is lavaan's
+    ``observed.information = "h1"``.
+
+    >>> information_theta([np.eye(2)], [np.diag([2.0, 4.0])], [10]).tolist()
+    [[2.0, 0.0], [0.0, 4.0]]
+    """
+    f = _weights(nobs)
+    deltas = _check_groups("deltas", deltas, f.size)
+    h1_information = _check_groups("h1_information", h1_information, f.size)
+    return sum(fg * d.T @ a @ d for fg, d, a in zip(f, deltas, h1_information, strict=True))
+
+
+@dataclass(frozen=True)
+class ScaledTest:
+    """A scaled test statistic: ``chisq`` (the ML statistic), ``df``, ``scaling_factor``
+    (lavaan's ``chisq.scaling.factor``), ``chisq_scaled`` = chisq / scaling_factor, its
+    ``pvalue_scaled``, and ``trace_ugamma`` (= scaling_factor * df; the ``df`` lavaan's
+    ``rmsea.scaled`` uses)."""
+
+    chisq: float
+    df: int
+    scaling_factor: float
+    trace_ugamma: float
+
+    @property
+    def chisq_scaled(self) -> float:
+        return self.chisq / self.scaling_factor
+
+    @property
+    def pvalue_scaled(self) -> float:
+        return float(stats.chi2.sf(self.chisq_scaled, self.df)) if self.df > 0 else math.nan
+
+
+def _scaled(chisq: float, df: int, trace: float) -> ScaledTest:
+    if df <= 0:
+        return ScaledTest(float(chisq), int(df), math.nan, math.nan)
+    c = trace / df
+    return ScaledTest(float(chisq), int(df), c if c >= 0 else math.nan, float(trace))
+
+
+def satorra_bentler(
+    chisq: float,
+    df: int,
+    deltas: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
+    gammas: Sequence[np.ndarray],
+    nobs: Sequence[int],
+    information: np.ndarray | None = None,
+) -> ScaledTest:
+    """Satorra-Bentler scaled test (MLM; ``lav_test_satorra_bentler``, method "original").
+
+    ``c = sum_g tr(U_g Gamma_g / f_g) / df`` with
+    ``U_g = f_g W_g - f_g^2 W_g Delta_g E^-1 Delta_g' W_g``, ``W_g`` the h1 weight matrix
+    (MLM: the expected information at the implied moments, ``lavInspect(fit, "wls.v")``),
+    ``Gamma_g`` from :func:`gamma_adf` and ``E`` the information in the parameters
+    (default :func:`information_theta` of ``weights``, MLM's expected information).
+
+    >>> t = satorra_bentler(10.0, 1, [np.array([[1.0], [0.0]])], [np.eye(2)], [np.eye(2)], [100])
+    >>> round(t.scaling_factor, 6)
+    1.0
+    """
+    f = _weights(nobs)
+    deltas = _check_groups("deltas", deltas, f.size)
+    weights = _check_groups("weights", weights, f.size)
+    gammas = _check_groups("gammas", gammas, f.size)
+    e = information_theta(deltas, weights, nobs) if information is None else information
+    e_inv = np.linalg.inv(e)
+    trace = 0.0
+    for fg, d, w, g in zip(f, deltas, weights, gammas, strict=True):
+        wd = w @ d
+        u = fg * w - fg * fg * wd @ e_inv @ wd.T
+        trace += float(np.sum(u * (g / fg)))
+    return _scaled(chisq, df, trace)
+
+
+def _inv_nonzero(a: np.ndarray) -> np.ndarray:
+    # lavaan inverts A1 on the rows/columns whose diagonal is non-zero (fixed.x blocks)
+    keep = np.diag(a) != 0
+    out = np.zeros_like(a)
+    out[np.ix_(keep, keep)] = np.linalg.inv(a[np.ix_(keep, keep)])
+    return out
+
+
+def yuan_bentler_mplus(
+    chisq: float,
+    df: int,
+    h1_information: Sequence[np.ndarray],
+    h1_first_order: Sequence[np.ndarray],
+    b0_groups: Sequence[np.ndarray],
+    information: np.ndarray,
+    nobs: Sequence[int],
+) -> ScaledTest:
+    """Yuan-Bentler scaled test, lavaan's ``test = "yuan.bentler.mplus"`` (MLR's default).
+
+    ``c = sum_g [tr(B1_g A1_g^-1) - f_g tr(B0_g E^-1)] / df`` (``lav_test_yuan_bentler_mplus_trace``)
+    with, per group, ``A1_g`` / ``B1_g`` the observed and first-order h1 information at the
+    *unrestricted* moments (complete data: the sample moments; FIML: :func:`em_saturated`'s),
+    ``B0_g = Delta_g' B1s_g Delta_g`` with ``B1s_g`` the first-order information at the
+    implied moments (:func:`~policestress.sem.missing.first_order_information`), and ``E``
+    the (observed) information in the parameters, per case, as the core computes it.
+
+    >>> a = [np.eye(2)]
+    >>> t = yuan_bentler_mplus(8.0, 1, a, a, [np.eye(1)], np.eye(1), [50])
+    >>> float(t.scaling_factor)
+    1.0
+    """
+    f = _weights(nobs)
+    h1_information = _check_groups("h1_information", h1_information, f.size)
+    h1_first_order = _check_groups("h1_first_order", h1_first_order, f.size)
+    b0_groups = _check_groups("b0_groups", b0_groups, f.size)
+    e_inv = np.linalg.inv(information)
+    trace = 0.0
+    for fg, a1, b1, b0 in zip(f, h1_information, h1_first_order, b0_groups, strict=True):
+        trace_h1 = float(np.sum(b1 * _inv_nonzero(a1).T))
+        trace_h0 = fg * float(np.sum(b0 * e_inv.T))
+        trace += trace_h1 - trace_h0
+    return _scaled(chisq, df, trace)
+
+
+def vcov_huber_white(
+    information: np.ndarray,
+    b0_groups: Sequence[np.ndarray],
+    nobs: Sequence[int],
+) -> np.ndarray:
+    """Sandwich covariance of the estimates, lavaan's ``se = "robust.huber.white"`` (MLR).
+
+    ``(1/N) E^-1 (sum_g f_g B0_g) E^-1`` with ``B0_g = Delta_g' B1_g Delta_g`` (first-order
+    information at the implied moments) and ``E`` the information in the parameters
+    (``lav_model_nvcov_robust_sandwich``).
+
+    >>> vcov_huber_white(np.eye(1) * 2.0, [np.eye(1) * 4.0], [100]).tolist()
+    [[0.01]]
+    """
+    f = _weights(nobs)
+    b0_groups = _check_groups("b0_groups", b0_groups, f.size)
+    e_inv = np.linalg.inv(information)
+    b0 = sum(fg * b for fg, b in zip(f, b0_groups, strict=True))
+    return e_inv @ b0 @ e_inv / float(np.sum(nobs))
+
+
+def vcov_robust_sem(
+    deltas: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
+    gammas: Sequence[np.ndarray],
+    nobs: Sequence[int],
+    information: np.ndarray | None = None,
+) -> np.ndarray:
+    """Robust covariance of the estimates, lavaan's ``se = "robust.sem"`` (MLM).
+
+    ``(1/N) E^-1 [sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g] E^-1`` with ``E`` the expected
+    information (default :func:`information_theta` of ``weights``;
+    ``lav_model_nvcov_robust_sem``).
+
+    >>> vcov_robust_sem([np.eye(1)], [np.eye(1)], [np.eye(1) * 3.0], [100]).tolist()
+    [[0.03]]
+    """
+    f = _weights(nobs)
+    deltas = _check_groups("deltas", deltas, f.size)
+    weights = _check_groups("weights", weights, f.size)
+    gammas = _check_groups("gammas", gammas, f.size)
+    e = information_theta(deltas, weights, nobs) if information is None else information
+    e_inv = np.linalg.inv(e)
+    meat = sum(
+        fg * (w @ d).T @ g @ (w @ d) for fg, d, w, g in zip(f, deltas, weights, gammas, strict=True)
+    )
+    return e_inv @ meat @ e_inv / float(np.sum(nobs))
+
+
+def _cfi_chat(x2, df, x2_null, df_null, c_hat=1.0, c_hat_null=1.0) -> float:
+    # lav_fit_cfi: with scaling factors c, the noncentralities are X2 - c df
+    if any(not np.isfinite(v) for v in (x2, df, x2_null, df_null, c_hat, c_hat_null)):
+        return math.nan
+    t1 = max(x2 - c_hat * df, 0.0)
+    t2 = max(x2 - c_hat * df, x2_null - c_hat_null * df_null, 0.0)
+    if math.isclose(t1, 0.0, abs_tol=1.5e-8) and math.isclose(t2, 0.0, abs_tol=1.5e-8):
+        return 1.0
+    return 1.0 - t1 / t2
+
+
+def _tli_chat(x2, df, x2_null, df_null, c_hat=1.0, c_hat_null=1.0) -> float:
+    # lav_fit_tli with scaling factors
+    if any(not np.isfinite(v) for v in (x2, df, x2_null, df_null, c_hat, c_hat_null)):
+        return math.nan
+    t1 = (x2 - c_hat * df) * df_null
+    t2 = (x2_null - c_hat_null * df_null) * df
+    if df > 0 and abs(t2) > 0:
+        return 1.0 - t1 / t2
+    return 1.0
+
+
+def _rmsea_chat(x2, df, n, c_hat, n_groups) -> float:
+    # lav_fit_rmsea with c.hat: sqrt(max(X2 / (N df) - c / N, 0)) sqrt(G)
+    if not all(np.isfinite(v) for v in (x2, df, c_hat)):
+        return math.nan
+    if df <= 0:
+        return 0.0
+    return math.sqrt(max(x2 / n / df - c_hat / n, 0.0)) * math.sqrt(n_groups)
+
+
+def scaled_fit_indices(
+    model: ScaledTest,
+    baseline: ScaledTest,
+    n: int,
+    n_groups: int = 1,
+    ci_level: float = 0.90,
+) -> dict[str, float]:
+    """lavaan 0.6's ``cfi.scaled``, ``tli.scaled``, ``rmsea.scaled`` (+ its interval).
+
+    CFI and TLI plug in the scaled statistics of the model and the baseline; the scaled
+    RMSEA uses the unscaled chi-square with ``df = tr(U Gamma)`` (``lav_fit_rmsea_lavobject``),
+    the same as ``chisq.scaled`` on ``df``.
+
+    >>> m = ScaledTest(85.306, 24, 1.055, 1.055 * 24)
+    >>> b = ScaledTest(918.852, 36, 1.2, 1.2 * 36)
+    >>> round(scaled_fit_indices(m, b, 301)["cfi.scaled"], 4)
+    0.9221
+    """
+    out = {
+        "cfi.scaled": fitstats.cfi(
+            model.chisq_scaled, model.df, baseline.chisq_scaled, baseline.df
+        ),
+        "tli.scaled": fitstats.tli(
+            model.chisq_scaled, model.df, baseline.chisq_scaled, baseline.df
+        ),
+    }
+    df2 = model.trace_ugamma
+    if not np.isfinite(df2) or df2 == 0:
+        out.update({"rmsea.scaled": math.nan, "rmsea.ci.lower.scaled": math.nan,
+                    "rmsea.ci.upper.scaled": math.nan})  # fmt: skip
+        return out
+    out["rmsea.scaled"] = fitstats.rmsea(model.chisq, df2, n, n_groups)
+    low, high = fitstats.rmsea_ci(model.chisq, df2, n, ci_level, n_groups)
+    out["rmsea.ci.lower.scaled"], out["rmsea.ci.upper.scaled"] = low, high
+    return out
+
+
+def robust_fit_indices(
+    chisq: float,
+    df: int,
+    c_hat: float,
+    chisq_null: float,
+    df_null: int,
+    c_hat_null: float,
+    n: int,
+    n_groups: int = 1,
+    ci_level: float = 0.90,
+    close: float = 0.05,
+) -> dict[str, float]:
+    """lavaan 0.6's ``cfi.robust``, ``tli.robust``, ``rmsea.robust`` with its interval and
+    close-fit p value (Brosseau-Liard, Savalei & Li 2012; Brosseau-Liard & Savalei 2014).
+
+    Complete data: ``chisq`` is the ML statistic and ``c_hat`` the scaling factor of the
+    model (``chisq_null``/``c_hat_null`` of the baseline). FIML: pass the
+    :func:`fiml_corrected` statistics (``XX3``, ``c_hat3``, ``XX3_null``, ``c_hat3_null``).
+    ``CFI = 1 - max(X2 - c df, 0) / max(X2 - c df, X2_0 - c_0 df_0, 0)``,
+    ``RMSEA = sqrt(max(X2 / (N df) - c / N, 0)) sqrt(G)``; the interval inverts the
+    noncentral chi-square at ``X2 / c`` and scales the bounds by ``sqrt(c)``.
+
+    >>> r = robust_fit_indices(85.306, 24, 0.979, 918.852, 36, 1.2, 301)
+    >>> round(r["rmsea.robust"], 4)
+    0.0925
+    """
+    out = {
+        "cfi.robust": _cfi_chat(chisq, df, chisq_null, df_null, c_hat, c_hat_null),
+        "tli.robust": _tli_chat(chisq, df, chisq_null, df_null, c_hat, c_hat_null),
+        "rmsea.robust": _rmsea_chat(chisq, df, n, c_hat, n_groups),
+    }
+    if not (np.isfinite(c_hat) and c_hat > 0 and np.isfinite(chisq)):
+        out.update(dict.fromkeys(
+            ["rmsea.ci.lower.robust", "rmsea.ci.upper.robust", "rmsea.pvalue.robust"], math.nan
+        ))  # fmt: skip
+        return out
+    scaled = chisq / c_hat
+    low, high = fitstats.rmsea_ci(scaled, df, n, ci_level, n_groups)
+    out["rmsea.ci.lower.robust"] = math.sqrt(c_hat) * low
+    out["rmsea.ci.upper.robust"] = math.sqrt(c_hat) * high
+    # lav_fit_rmsea_closefit with c.hat: ncp = N df close^2 / (c G)
+    out["rmsea.pvalue.robust"] = fitstats.rmsea_pclose(scaled, df, n / c_hat, close, n_groups)
+    return out
+
+
+def baseline_delta(p: int, meanstructure: bool = True) -> np.ndarray:
+    """Delta of the independence model (free means and variances, in that order).
+
+    >>> baseline_delta(2).astype(int).tolist()
+    [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    """
+    rows, cols = vech_indices(p)
+    diag = np.nonzero(rows == cols)[0]
+    ps = rows.size
+    if meanstructure:
+        d = np.zeros((p + ps, 2 * p))
+        d[np.arange(p), np.arange(p)] = 1.0
+        d[p + diag, p + np.arange(p)] = 1.0
+    else:
+        d = np.zeros((ps, p))
+        d[diag, np.arange(p)] = 1.0
+    return d
+
+
+@dataclass(frozen=True)
+class FimlCorrected:
+    """lavaan's ``lav_fit_fiml_corrected`` statistics for robust CFI/TLI/RMSEA under FIML:
+    ``xx3`` (the ML statistic of the fitted model against the EM moments, as if they were
+    complete-data moments), ``df3``, ``c_hat3``, ``xx3_scaled`` and the baseline's
+    ``xx3_null``, ``df3_null``, ``c_hat3_null``."""
+
+    xx3: float
+    df3: int
+    c_hat3: float
+    xx3_null: float
+    df3_null: int
+    c_hat3_null: float
+
+    @property
+    def xx3_scaled(self) -> float:
+        return self.xx3 / self.c_hat3
+
+
+def _bdiag(blocks: Sequence[np.ndarray]) -> np.ndarray:
+    n = sum(b.shape[0] for b in blocks)
+    m = sum(b.shape[1] for b in blocks)
+    out = np.zeros((n, m))
+    r = c = 0
+    for b in blocks:
+        out[r : r + b.shape[0], c : c + b.shape[1]] = b
+        r += b.shape[0]
+        c += b.shape[1]
+    return out
+
+
+def fiml_corrected(
+    patterns: Sequence[MissingPatterns],
+    h1: Sequence[tuple[np.ndarray, np.ndarray]],
+    implied: Sequence[tuple[np.ndarray, np.ndarray]],
+    deltas: Sequence[np.ndarray],
+    df: int,
+    baseline_implied: Sequence[tuple[np.ndarray, np.ndarray]],
+    version: str = "V3",
+    information: str = "observed",
+) -> FimlCorrected:
+    """The FIML-corrected statistics behind lavaan's robust CFI/TLI/RMSEA with missing data.
+
+    Per group: the EM moments ``h1 = (mu, sigma)``, the model's implied moments and
+    ``Delta``, and the baseline (independence) model's implied moments (its Delta is
+    :func:`baseline_delta`, separate parameters per group, as lavaan's baseline). As
+    ``lav_fit_fiml_corrected``: ``XX3`` is the complete-data ML statistic of the implied
+    moments against the EM moments; with ``Wm`` the h1 information at the EM moments (kind
+    ``information``), ``Jm`` the first-order one, ``Wc`` the complete-data h1 information
+    at the EM moments and ``U = Wm - Wm Delta (Delta' Wm Delta)^-1 Delta' Wm`` (groups
+    weighted by f_g), ``c_hat3 = tr(U Wm^-1 Wc Wm^-1 U Gamma) / df`` with
+    ``Gamma = Wm^-1 Jm Wm^-1`` ("V3", scaled tests) or ``tr(Wc Wm^-1 U Wm^-1) / df`` ("V6",
+    plain ML). Pass the result's fields to :func:`robust_fit_indices`.
+    """
+    version = version.upper()
+    if version not in ("V3", "V6"):
+        raise ValueError(f"version must be 'V3' or 'V6'; got {version!r}")
+    nobs = [pt.n for pt in patterns]
+    f = _weights(nobs)
+    n_groups = f.size
+    deltas = _check_groups("deltas", deltas, n_groups)
+    for name, seq in (("h1", h1), ("implied", implied), ("baseline_implied", baseline_implied)):
+        if len(seq) != n_groups:
+            raise ValueError(f"{name} must hold one (mu, sigma) per group ({n_groups})")
+    xx3 = xx3_null = 0.0
+    wm_g, wmi_g, wc_g, gam_g, db_g = [], [], [], [], []
+    for fg, pats, (mu1, s1), (mu0, s0), (mub, sb) in zip(
+        f, patterns, h1, implied, baseline_implied, strict=True
+    ):
+        full = MissingPatterns.from_moments(mu1, s1, pats.n)
+        ll_sat = fiml_loglik(full, mu1, s1)
+        xx3 += 2.0 * (ll_sat - fiml_loglik(full, mu0, s0))
+        xx3_null += 2.0 * (ll_sat - fiml_loglik(full, mub, sb))
+        wm = fiml_information(pats, mu1, s1, kind=information)
+        wmi = np.linalg.inv(wm)
+        wc = fiml_information(full, mu1, s1, kind="expected")
+        wm_g.append(fg * wm)
+        wmi_g.append(wmi / fg)
+        wc_g.append(fg * wc)
+        if version == "V3":
+            jm = first_order_information(pats, mu1, s1)
+            gam_g.append(wmi @ jm @ wmi / fg)
+        db_g.append(baseline_delta(pats.p))
+    wm_all, wmi_all, wc_all = _bdiag(wm_g), _bdiag(wmi_g), _bdiag(wc_g)
+    middle = wmi_all @ wc_all @ wmi_all
+
+    def k_value(delta_all: np.ndarray) -> float:
+        wd = wm_all @ delta_all
+        u = wm_all - wd @ np.linalg.inv(delta_all.T @ wd) @ wd.T
+        if version == "V3":
+            return float(np.trace(u @ middle @ u @ _bdiag(gam_g)))
+        return float(np.trace(wc_all @ wmi_all @ u @ wmi_all))
+
+    df_null = sum(pt.p * (pt.p - 1) // 2 for pt in patterns)
+    c3 = k_value(np.vstack(deltas)) / df
+    c3_null = k_value(_bdiag(db_g)) / df_null
+    return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
+
+
+def scaled_difference_test(
+    chisq0: float,
+    df0: int,
+    c0: float,
+    chisq1: float,
+    df1: int,
+    c1: float,
+) -> dict[str, float]:
+    """Satorra-Bentler (2001) scaled chi-square difference test of nested models.
+
+    Model 0 is the more restricted (more df), model 1 the less restricted, each with its ML
+    chi-square and scaling factor. ``cd = (df0 c0 - df1 c1) / (df0 - df1)``,
+    ``T = (chisq0 - chisq1) / cd`` on ``df0 - df1`` df (``lav_test_diff_SatorraBentler2001``;
+    ``c1 = 1`` when ``df1 = 0``). A negative ``cd`` gives NaN, as lavaan.
+
+    >>> r = scaled_difference_test(100.0, 30, 1.1, 80.0, 24, 1.05)
+    >>> round(r["chisq.diff"], 4), r["df.diff"]
+    (15.3846, 6)
+    """
+    if df1 == 0:
+        c1 = 1.0
+    m = df0 - df1
+    if m <= 0:
+        raise ValueError(
+            f"model 0 must be nested in model 1 with more degrees of freedom; got df0={df0}, "
+            f"df1={df1}"
+        )
+    cd = (df0 * c0 - df1 * c1) / m
+    if not cd >= 0:
+        cd = math.nan
+    t = (chisq0 - chisq1) / cd
+    p = float(stats.chi2.sf(t, m)) if np.isfinite(t) else math.nan
+    return {"chisq.diff": t, "df.diff": int(m), "scaling.factor": cd, "pvalue": p}
