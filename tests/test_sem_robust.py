@@ -429,3 +429,51 @@ def test_gamma_fiml_of_complete_data_with_expected_information_is_gamma_adf():
     pats = ms.missing_patterns(x)
     h1 = ms.em_saturated(pats)
     assert np.allclose(rb.gamma_fiml(pats, h1.mu, h1.sigma, "expected"), rb.gamma_adf(x))
+
+
+@requires_r
+@pytest.mark.r
+@pytest.mark.parametrize("name", list(CASES))
+def test_estimator_recipes_reproduce_lavaan(lav, name):
+    """mlm()/mlr() with RobustGroup and the closed-form baseline (baseline_groups)."""
+    case = Case(lav, name)
+    fm = case.fm
+    groups = [
+        rb.RobustGroup(
+            pats,
+            np.array(g["mu"]) if case.meanstructure else None,
+            np.array(g["sigma"]),
+            d,
+        )
+        for pats, g, d in zip(case.pats, case.groups, case.deltas, strict=True)
+    ]
+    base = rb.baseline_groups(case.pats, case.meanstructure)
+    chisq, df = fm["chisq"], int(fm["df"])
+    chisq_b, df_b = fm["baseline.chisq"], int(fm["baseline.df"])
+    if name.startswith("mlm"):
+        res = rb.mlm(groups, chisq, df)
+        res_b = rb.mlm(base, chisq_b, df_b)
+    else:
+        res = rb.mlr(groups, case.information, chisq, df)
+        res_b = rb.mlr(base, rb.baseline_information(base), chisq_b, df_b)
+    assert abs(res.test.scaling_factor - fm["chisq.scaling.factor"]) < 1e-8
+    assert abs(res_b.test.scaling_factor - fm["baseline.chisq.scaling.factor"]) < 1e-6
+    se = np.sqrt(np.diag(case.vcov(res.vcov)))
+    assert np.max(np.abs(se - np.array(case.r["se"]))) < 1e-8
+    n, n_groups = int(fm["ntotal"]), len(case.nobs)
+    idx = rb.scaled_fit_indices(res.test, res_b.test, n, n_groups)
+    if name.startswith("fml"):
+        fc = rb.fiml_corrected(
+            case.pats,
+            [gr.unrestricted() for gr in groups],
+            [gr.implied() for gr in groups],
+            case.deltas,
+            df,
+            [gr.implied() for gr in base],
+        )
+        args = (fc.xx3, fc.df3, fc.c_hat3, fc.xx3_null, fc.df3_null, fc.c_hat3_null)
+    else:
+        args = (chisq, df, res.test.scaling_factor, chisq_b, df_b, res_b.test.scaling_factor)
+    idx |= rb.robust_fit_indices(*args, n, n_groups)
+    for key, value in idx.items():
+        assert abs(value - fm[key]) < 1e-6, (key, value, fm[key])

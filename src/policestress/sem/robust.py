@@ -19,7 +19,10 @@ of :mod:`policestress.sem.missing`, and ``n_g``. Groups are weighted as lavaan w
 * :func:`scaled_fit_indices`, :func:`robust_fit_indices`, :func:`fiml_corrected` -- lavaan's
   ``cfi/tli/rmsea.scaled`` and ``.robust`` (Brosseau-Liard, Savalei & Li 2012;
   Brosseau-Liard & Savalei 2014; Zhang & Savalei's FIML correction for missing data);
-* :func:`scaled_difference_test` -- Satorra-Bentler (2001) scaled chi-square difference.
+* :func:`scaled_difference_test` -- Satorra-Bentler (2001) scaled chi-square difference;
+* :func:`mlm`, :func:`mlr` with :class:`RobustGroup`, :func:`baseline_groups` and
+  :func:`baseline_information` -- the whole recipe of each estimator (which moments each
+  matrix is evaluated at), for the core to call once per fitted model.
 
 The information of the model in the parameters (``E``) is an input where lavaan's default
 uses the observed information: MLR takes it from the Hessian of the fit function in the
@@ -47,6 +50,8 @@ from scipy import stats
 from policestress import fitstats
 from policestress.sem.missing import (
     MissingPatterns,
+    baseline_fiml,
+    em_saturated,
     fiml_information,
     fiml_loglik,
     first_order_information,
@@ -55,12 +60,18 @@ from policestress.sem.missing import (
 
 __all__ = [
     "FimlCorrected",
+    "RobustGroup",
+    "RobustResult",
     "ScaledTest",
     "baseline_delta",
+    "baseline_groups",
+    "baseline_information",
     "fiml_corrected",
     "gamma_adf",
     "gamma_fiml",
     "information_theta",
+    "mlm",
+    "mlr",
     "robust_fit_indices",
     "satorra_bentler",
     "scaled_difference_test",
@@ -535,6 +546,163 @@ def fiml_corrected(
     c3 = k_value(np.vstack(deltas)) / df
     c3_null = k_value(_bdiag(db_g)) / df_null
     return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
+
+
+@dataclass(frozen=True)
+class RobustGroup:
+    """What the robust corrections need from one group of a fitted model.
+
+    ``patterns`` -- the group's data (:func:`~policestress.sem.missing.missing_patterns`);
+    ``mu``, ``sigma`` -- the model-implied moments at the estimates (``mu`` None without mean
+    structure: then the sample mean stands in, as in lavaan); ``delta`` -- the Jacobian of
+    the implied moment vector in the (reduced) free parameters, rows ``[mu, vech(sigma)]`` or
+    ``vech(sigma)`` alone; ``h1`` -- the unrestricted moments ``(mu, sigma)``, by default the
+    sample moments of complete data or :func:`~policestress.sem.missing.em_saturated`'s.
+    """
+
+    patterns: MissingPatterns
+    mu: np.ndarray | None
+    sigma: np.ndarray
+    delta: np.ndarray
+    h1: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def meanstructure(self) -> bool:
+        p = self.patterns.p
+        rows = self.delta.shape[0]
+        if rows == p + p * (p + 1) // 2:
+            return True
+        if rows == p * (p + 1) // 2:
+            return False
+        raise ValueError(
+            f"delta has {rows} rows; with {p} variables it must have {p * (p + 1) // 2} "
+            f"(vech(sigma)) or {p + p * (p + 1) // 2} ([mu, vech(sigma)])"
+        )
+
+    def implied(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.mu is None:
+            if self.meanstructure or not self.patterns.complete:
+                raise ValueError("mu is needed with a mean structure or missing data")
+            return self.patterns.means[0], np.asarray(self.sigma, dtype=float)
+        return np.asarray(self.mu, dtype=float), np.asarray(self.sigma, dtype=float)
+
+    def unrestricted(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.h1 is not None:
+            return np.asarray(self.h1[0], dtype=float), np.asarray(self.h1[1], dtype=float)
+        pats = self.patterns
+        if pats.complete:
+            return pats.means[0], pats.covs[0]
+        h1 = em_saturated(pats)
+        return h1.mu, h1.sigma
+
+
+@dataclass(frozen=True)
+class RobustResult:
+    """A robust estimator's test (:class:`ScaledTest`) and covariance of the estimates."""
+
+    test: ScaledTest
+    vcov: np.ndarray
+
+
+def mlm(groups: Sequence[RobustGroup], chisq: float, df: int) -> RobustResult:
+    """lavaan's ``estimator = "MLM"``: Satorra-Bentler test and ``robust.sem`` vcov.
+
+    Complete data only. The weight matrices are the expected h1 information at the implied
+    moments (``wls.v``), Gamma is :func:`gamma_adf`, ``E`` the expected information.
+
+    >>> from policestress.sem.missing import missing_patterns
+    >>> rng = np.random.default_rng(3)
+    >>> x = rng.standard_t(5, size=(400, 2))
+    >>> pats = missing_patterns(x)
+    >>> # saturated "model": Delta is the identity, so there is nothing to test (df = 0)
+    >>> res = mlm([RobustGroup(pats, None, pats.covs[0], np.eye(3))], 0.0, 0)
+    >>> res.vcov.shape
+    (3, 3)
+    """
+    nobs = [gr.patterns.n for gr in groups]
+    weights, gammas, deltas = [], [], []
+    for gr in groups:
+        if not gr.patterns.complete or gr.patterns.data is None:
+            raise ValueError("MLM needs the complete data rows of every group (use MLR with FIML)")
+        mu, sigma = gr.implied()
+        weights.append(fiml_information(gr.patterns, mu, sigma, "expected", gr.meanstructure))
+        gammas.append(gamma_adf(gr.patterns.data, meanstructure=gr.meanstructure))
+        deltas.append(gr.delta)
+    test = satorra_bentler(chisq, df, deltas, weights, gammas, nobs)
+    return RobustResult(test, vcov_robust_sem(deltas, weights, gammas, nobs))
+
+
+def mlr(
+    groups: Sequence[RobustGroup], information: np.ndarray, chisq: float, df: int
+) -> RobustResult:
+    """lavaan's ``estimator = "MLR"``: Yuan-Bentler (mplus) test and Huber-White vcov.
+
+    ``information`` is the observed information in the parameters per case (lavaan: the
+    Hessian of its fit function ``F = -logl / N`` for FIML, or of the ML discrepancy / 2 for
+    complete data, by numerical differentiation of the analytic gradient). Complete data or
+    FIML alike: ``A1``/``B1`` at the unrestricted moments, ``B0`` at the implied ones.
+
+    >>> from policestress.sem.missing import missing_patterns
+    >>> rng = np.random.default_rng(3)
+    >>> pats = missing_patterns(rng.standard_t(5, size=(400, 2)))
+    >>> gr = RobustGroup(pats, None, pats.covs[0], np.eye(3))
+    >>> e = information_theta([gr.delta], [fiml_information(pats, pats.means[0], pats.covs[0],
+    ...                        "observed", False)], [400])
+    >>> mlr([gr], e, 0.0, 0).vcov.shape
+    (3, 3)
+    """
+    nobs = [gr.patterns.n for gr in groups]
+    a1, b1, b0 = [], [], []
+    for gr in groups:
+        ms_ = gr.meanstructure
+        mu1, s1 = gr.unrestricted()
+        a1.append(fiml_information(gr.patterns, mu1, s1, "observed", ms_))
+        b1.append(first_order_information(gr.patterns, mu1, s1, ms_))
+        mu, sigma = gr.implied()
+        b1s = first_order_information(gr.patterns, mu, sigma, ms_)
+        b0.append(gr.delta.T @ b1s @ gr.delta)
+    test = yuan_bentler_mplus(chisq, df, a1, b1, b0, information, nobs)
+    return RobustResult(test, vcov_huber_white(information, b0, nobs))
+
+
+def baseline_groups(
+    patterns: Sequence[MissingPatterns], meanstructure: bool = True
+) -> list[RobustGroup]:
+    """The independence (baseline) model as :class:`RobustGroup` s, fitted in closed form
+    (:func:`~policestress.sem.missing.baseline_fiml`), separate parameters per group (as
+    lavaan's baseline), for :func:`mlm`, :func:`mlr` (with :func:`baseline_information`)
+    and the baseline's scaling factor in the scaled/robust CFI and TLI.
+
+    >>> from policestress.sem.missing import missing_patterns
+    >>> pats = missing_patterns(np.random.default_rng(0).normal(size=(50, 3)))
+    >>> baseline_groups([pats])[0].delta.shape
+    (9, 6)
+    """
+    deltas = [baseline_delta(pt.p, meanstructure) for pt in patterns]
+    q = sum(d.shape[1] for d in deltas)
+    out, c = [], 0
+    for pt, d in zip(patterns, deltas, strict=True):
+        b = baseline_fiml(pt)
+        full = np.zeros((d.shape[0], q))
+        full[:, c : c + d.shape[1]] = d
+        c += d.shape[1]
+        out.append(RobustGroup(pt, b.mu if meanstructure else None, b.sigma, full))
+    return out
+
+
+def baseline_information(groups: Sequence[RobustGroup]) -> np.ndarray:
+    """Observed information of the baseline model in its parameters. The independence
+    model is linear in its parameters, so it is exactly ``sum_g f_g Delta' A_obs Delta``.
+
+    >>> from policestress.sem.missing import missing_patterns
+    >>> pats = missing_patterns(np.random.default_rng(0).normal(size=(50, 2)))
+    >>> baseline_information(baseline_groups([pats])).shape
+    (4, 4)
+    """
+    infos = [
+        fiml_information(gr.patterns, *gr.implied(), "observed", gr.meanstructure) for gr in groups
+    ]
+    return information_theta([gr.delta for gr in groups], infos, [gr.patterns.n for gr in groups])
 
 
 def scaled_difference_test(
