@@ -26,6 +26,7 @@ from policestress import fitstats
 from policestress.sem.estimate import MLObjective, Moments, fisher_scoring
 from policestress.sem.model import Representation, vech_indices
 from policestress.sem.partable import partable as build_partable
+from policestress.sem.semopy_backend import fit_with_semopy, semopy_applicable
 from policestress.sem.syntax import ParsedModel, parse
 
 __all__ = ["SEMFit", "cfa", "sem", "ESTIMATORS", "MISSING"]
@@ -331,6 +332,103 @@ class SEMFit:
         table["ci.lower"] = std - zcrit * se
         table["ci.upper"] = std + zcrit * se
         return table
+
+    def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        """lavaan's ``modindices``: score test of freeing each fixed-at-zero parameter alone.
+
+        Candidates per group (as ``lav_partable_full``): loadings of every observed variable on
+        every factor, residual covariances of every pair of observed variables, covariances
+        of latent variables not yet in the model. ``mi = N g^2 / V`` with the unit expected
+        information, ``V = I11 - I12 I22^-1 I21``; ``epc = -g / V``; ``sepc.all`` the EPC
+        standardized as ``std.all``.
+
+        Returns
+        -------
+        DataFrame with ``lhs, op, rhs, group, mi, epc, sepc.all``, largest ``mi`` first (ties,
+        which equivalent parameters produce, by name).
+        """
+        cols = ["lhs", "op", "rhs", "group", "mi", "epc", "sepc.all"]
+        if not self.fitted:
+            return pd.DataFrame(columns=cols)
+        rep = self.rep
+        vcov_unit = self.vcov() * self.ntotal
+        real = [k for k, f in enumerate(rep.eta) if f in self.latent]
+        plain = [i for i, x in enumerate(self.observed) if x not in rep.dummies]
+        rows = []
+        for g, spec in enumerate(rep.specs):
+            mm = rep.matrices(self.theta, g)
+            mo = self.moments[g]
+            present = set(zip(spec.kind, spec.r, spec.c, strict=True))
+            cand = []
+            for j in real:
+                for i in plain:
+                    if ("lambda", i, j) not in present:
+                        cand.append(("lambda", i, j))
+            for a in range(len(plain)):
+                for b in range(a):
+                    i, j = plain[a], plain[b]
+                    if ("theta", max(i, j), min(i, j)) not in present:
+                        cand.append(("theta", max(i, j), min(i, j)))
+            for a in range(rep.m):
+                for b in range(a):
+                    if ("psi", a, b) not in present:
+                        cand.append(("psi", a, b))
+            if not cand:
+                continue
+            kind = np.array([c[0] for c in cand])
+            r = np.array([c[1] for c in cand])
+            c = np.array([c[2] for c in cand])
+            ds_c, dm_c = rep.entry_derivatives(mm, kind, r, c)
+            ds_f, dm_f = rep.derivatives(mm, g)
+            w = np.linalg.inv(mm.sigma)
+            wg = mo.n / self.ntotal
+            d = mo.mean - mm.mu
+            core = w - w @ (mo.cov + (np.outer(d, d) if rep.meanstructure else 0)) @ w
+            # gradient of F / 2 (lavaan's fmin) per candidate
+            grad = wg * 0.5 * np.einsum("kij,ij->k", ds_c, core)
+            if rep.meanstructure:
+                grad += wg * (dm_c @ (-w @ d))
+            a_c = np.matmul(w, ds_c)
+            a_f = np.matmul(w, ds_f)
+            i11 = 0.5 * np.einsum("kij,kji->k", a_c, a_c)
+            i12 = (
+                0.5
+                * a_c.reshape(len(cand), -1)
+                @ a_f.transpose(0, 2, 1).reshape(a_f.shape[0], -1).T
+            )
+            if rep.meanstructure:
+                i11 += np.einsum("ki,ij,kj->k", dm_c, w, dm_c)
+                i12 += dm_c @ w @ dm_f.T
+            i11, i12 = wg * i11, wg * i12
+            full12 = np.zeros((len(cand), self.npar))
+            full12[:, rep.used[g]] = i12
+            v = i11 - np.einsum("ka,ab,kb->k", full12, vcov_unit, full12)
+            v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
+            mi = self.ntotal * grad**2 / v
+            epc = -grad / v
+            sd_obs = np.sqrt(np.diag(mm.sigma))
+            sd_eta = np.sqrt(np.abs(np.diag(mm.phi)))
+            res_obs, res_eta = np.diag(mm.theta), np.diag(mm.psi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for k, (kd, i, j) in enumerate(cand):
+                    if kd == "lambda":
+                        lhs, op, rhs = rep.eta[j], "=~", self.observed[i]
+                        factor = sd_eta[j] / sd_obs[i]
+                    elif kd == "theta":
+                        lhs, op, rhs = self.observed[j], "~~", self.observed[i]
+                        factor = 1 / np.sqrt(np.abs(res_obs[i] * res_obs[j]))
+                    else:
+                        lhs, op, rhs = rep.eta[j], "~~", rep.eta[i]
+                        factor = 1 / np.sqrt(np.abs(res_eta[i] * res_eta[j]))
+                    rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
+        table = pd.DataFrame(rows, columns=cols).dropna(subset=["mi"])
+        table = table[table["mi"] > minimum]
+        if sort:
+            order = table.assign(_mi=table["mi"].round(6)).sort_values(
+                ["_mi", "lhs", "op", "rhs", "group"], ascending=[False, True, True, True, True]
+            )
+            table = table.loc[order.index]
+        return table.reset_index(drop=True)
 
     # -- fit measures -------------------------------------------------------------------
 
@@ -665,6 +763,10 @@ def _fit(
     meanstructure,
     group_label,
     name,
+    backend="engine",
+    bounded=False,
+    polish=True,
+    max_iter=500,
 ) -> SEMFit:
     if ordered:
         raise NotImplementedError(
@@ -785,7 +887,35 @@ def _fit(
     objective = MLObjective(rep, moments)
     with threadpool_limits(limits=1, user_api="blas"):
         theta0 = _start_values(rep, table, moments, v)
-        theta, converged, iterations, message = fisher_scoring(objective, theta0)
+        if backend == "semopy":
+            reason = semopy_applicable(table, dummies, len(labels))
+            if reason is None and (estimator != "ML" or missing != "listwise"):
+                reason = f"estimator {estimator!r} with missing={missing!r}"
+            if reason is not None:
+                raise ValueError(f"model {name!r}: semopy cannot fit {reason}; use the engine")
+            theta, converged, message = fit_with_semopy(
+                table,
+                v.ov,
+                blocks[0],
+                moments[0].cov,
+                theta0,
+                bounded=bounded,
+                maxiter=max_iter,
+            )
+            iterations = 0
+            message = "" if converged else f"semopy: {message}"
+            if polish and converged and not bounded:
+                # Fisher scoring from semopy's solution to the exact optimum (reproducible
+                # digits; SLSQP stops ~1e-9 away at a point that depends on BLAS details)
+                theta, converged, iterations, message = fisher_scoring(
+                    objective, theta, max_iter=max_iter
+                )
+        else:
+            if bounded:
+                raise ValueError("bounded variances need backend='semopy'")
+            theta, converged, iterations, message = fisher_scoring(
+                objective, theta0, max_iter=max_iter
+            )
         fit.theta, fit.converged, fit.iterations = theta, converged, iterations
         fit._cache["objective"] = objective
         if not converged:
@@ -825,12 +955,20 @@ def cfa(
     meanstructure: bool | None = None,
     group_label: Sequence | None = None,
     name: str = "model",
+    backend: str = "engine",
+    bounded: bool = False,
+    max_iter: int = 500,
 ) -> SEMFit:
     """Fit a confirmatory factor model, as ``lavaan::cfa`` with the same arguments.
 
     A model that cannot be fitted (sample covariance not positive definite, a second-order
     factor over one factor) is returned unfitted with the reason in ``fit.warnings``; a fit
     that does not converge has ``converged = False`` and says why.
+
+    Parameters beyond lavaan's: ``group_label`` (group order; default order of appearance,
+    as lavaan), ``name`` (carried into messages and tables), ``backend`` (``"engine"``, or
+    ``"semopy"`` for single-group ML on complete data, fed from the parameter table),
+    ``bounded`` (semopy only: keep variances >= 0) and ``max_iter``.
 
     Examples
     --------
@@ -854,6 +992,9 @@ def cfa(
         meanstructure=meanstructure,
         group_label=group_label,
         name=name,
+        backend=backend,
+        bounded=bounded,
+        max_iter=max_iter,
     )
 
 
@@ -872,6 +1013,9 @@ def sem(
     meanstructure: bool | None = None,
     group_label: Sequence | None = None,
     name: str = "model",
+    backend: str = "engine",
+    bounded: bool = False,
+    max_iter: int = 500,
 ) -> SEMFit:
     """Fit a structural equation model, as ``lavaan::sem`` (``fixed.x``, ``auto.cov.y``).
 
@@ -898,4 +1042,7 @@ def sem(
         meanstructure=meanstructure,
         group_label=group_label,
         name=name,
+        backend=backend,
+        bounded=bounded,
+        max_iter=max_iter,
     )
