@@ -97,6 +97,25 @@ CASES = {
     ),
 }
 
+# FIML on Holzinger-Swineford with 10% of the item cells deleted at random (seeded)
+FIML_CASES = {
+    "fiml": ("cfa", HS, {"missing": "ml"}, ", missing = 'ml'"),
+    "fiml_sem_defined": (
+        "sem",
+        "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\ntextual ~ a*visual\n"
+        "x7 ~ b*textual\nab := a*b",
+        {"missing": "ml"},
+        ", missing = 'ml'",
+    ),
+    "fiml_scalar": (
+        "cfa",
+        HS,
+        {"missing": "ml", "group": "school", "group_equal": ("loadings", "intercepts")},
+        ", missing = 'ml', group = 'school', group.equal = c('loadings', 'intercepts')",
+    ),
+}
+CASES.update(FIML_CASES)
+
 FIT_KEYS = [
     "npar",
     "ntotal",
@@ -124,12 +143,12 @@ FIT_KEYS = [
 
 LAVAAN_R = """
 suppressPackageStartupMessages(library(lavaan))
-d <- data[["hs"]]
-d$school <- factor(d$school, levels = c("Pasteur", "Grant-White"))
 cases <- jsonlite::fromJSON(data[["cases"]]$json[1], simplifyVector = FALSE)
 result <- list()
 for (name in names(cases)) {
   cs <- cases[[name]]
+  d <- data[[cs$data]]
+  d$school <- factor(d$school, levels = c("Pasteur", "Grant-White"))
   call <- sprintf("%s(cs$model, data = d%s)", cs$fun, cs$args)
   fit <- eval(parse(text = call))
   pe <- parameterEstimates(fit)
@@ -152,21 +171,43 @@ def hs() -> pd.DataFrame:
     return holzinger39.get_data()
 
 
+def hs_with_missing(data: pd.DataFrame, share: float = 0.10, seed: int = 2026) -> pd.DataFrame:
+    """Holzinger-Swineford with ``share`` of the x1..x9 cells set missing at random (seeded)."""
+    rng = np.random.default_rng(seed)
+    items = [f"x{i}" for i in range(1, 10)]
+    out = data.copy()
+    values = out[items].to_numpy(dtype=float)
+    values[rng.random(values.shape) < share] = np.nan
+    out[items] = values
+    return out
+
+
 @pytest.fixture(scope="module")
-def lavaan_results(hs):
+def hsm(hs) -> pd.DataFrame:
+    return hs_with_missing(hs)
+
+
+@pytest.fixture(scope="module")
+def lavaan_results(hs, hsm):
     payload = {
-        name: {"fun": fun, "model": model, "args": args}
+        name: {
+            "fun": fun,
+            "model": model,
+            "args": args,
+            "data": "hsm" if name in FIML_CASES else "hs",
+        }
         for name, (fun, model, _, args) in CASES.items()
     }
     cases = pd.DataFrame({"json": [json.dumps(payload)]})
-    return run_r(LAVAAN_R, {"hs": hs, "cases": cases})
+    return run_r(LAVAAN_R, {"hs": hs, "hsm": hsm, "cases": cases})
 
 
 def _ours(hs, name):
     fun, model, kwargs, _ = CASES[name]
     if "group" in kwargs:
         kwargs = {**kwargs, "group_label": GROUPS}
-    return getattr(sem, fun)(model, hs, **kwargs)
+    data = hs_with_missing(hs) if name in FIML_CASES else hs
+    return getattr(sem, fun)(model, data, **kwargs)
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:

@@ -155,3 +155,78 @@ def _scoring(objective, theta, max_iter, tol):
         if np.max(np.abs(step)) < tol:
             return theta, True, iterations
     return theta, False, max_iter
+
+
+class FIMLObjective:
+    """lavaan's FIML discrepancy ``F = 2 (logl_h1 - logl) / N`` (so ``chisq = N F``).
+
+    ``logl`` is the casewise log-likelihood summed over groups
+    (:func:`policestress.sem.missing.fiml_loglik`); ``logl_h1`` that of the unrestricted
+    model estimated by EM. The gradient is ``-2/N sum_g Delta_g' dlogl_g/dm``; the scoring
+    matrix ``2 sum_g (n_g / N) Delta_g' I_g Delta_g`` with ``I_g`` the expected h1
+    information per case at the implied moments.
+    """
+
+    def __init__(self, rep: Representation, patterns: list, h1_loglik: float):
+        self.rep = rep
+        self.patterns = patterns
+        self.n = sum(p.n for p in patterns)
+        self.weights = np.array([p.n / self.n for p in patterns])
+        self.h1_loglik = h1_loglik
+        self.q = rep.n_free
+
+    def loglik(self, theta: np.ndarray) -> float:
+        from policestress.sem.missing import fiml_loglik
+
+        total = 0.0
+        for g, pats in enumerate(self.patterns):
+            mm = self.rep.matrices(theta, g)
+            if not _positive_definite(mm.sigma):
+                return -np.inf
+            total += fiml_loglik(pats, mm.mu, mm.sigma)
+        return total
+
+    def value(self, theta: np.ndarray) -> float:
+        ll = self.loglik(theta)
+        return 2.0 * (self.h1_loglik - ll) / self.n if np.isfinite(ll) else np.inf
+
+    def value_gradient_information(self, theta: np.ndarray, information: bool = True):
+        from policestress.sem.missing import fiml_information, fiml_loglik_gradient
+
+        total, grad = 0.0, np.zeros(self.q)
+        hess = np.zeros((self.q, self.q)) if information else None
+        for g, pats in enumerate(self.patterns):
+            mm = self.rep.matrices(theta, g)
+            if not _positive_definite(mm.sigma):
+                raise np.linalg.LinAlgError("model-implied covariance not positive definite")
+            ll, dm = fiml_loglik_gradient(pats, mm.mu, mm.sigma)
+            delta = self.rep.delta_at(mm, g)
+            total += ll
+            grad -= 2.0 / self.n * (delta.T @ dm)
+            if information:
+                info = fiml_information(pats, mm.mu, mm.sigma, kind="expected")
+                hess += 2.0 * self.weights[g] * (delta.T @ info @ delta)
+        return 2.0 * (self.h1_loglik - total) / self.n, grad, hess
+
+    def gradient(self, theta: np.ndarray) -> np.ndarray:
+        return self.value_gradient_information(theta, information=False)[1]
+
+
+def _positive_definite(a: np.ndarray) -> bool:
+    try:
+        np.linalg.cholesky(a)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def numerical_hessian(gradient, theta: np.ndarray, h: float = 1e-6) -> np.ndarray:
+    """Hessian from central differences of an analytic gradient, symmetrised (lavaan's
+    ``lav_model_hessian`` does the same for the observed information)."""
+    q = theta.size
+    out = np.zeros((q, q))
+    for k in range(q):
+        step = np.zeros(q)
+        step[k] = h
+        out[:, k] = (gradient(theta + step) - gradient(theta - step)) / (2 * h)
+    return (out + out.T) / 2.0

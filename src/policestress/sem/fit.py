@@ -23,7 +23,13 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from policestress import fitstats
-from policestress.sem.estimate import MLObjective, Moments, fisher_scoring
+from policestress.sem.estimate import (
+    FIMLObjective,
+    MLObjective,
+    Moments,
+    fisher_scoring,
+    numerical_hessian,
+)
 from policestress.sem.model import Representation, vech_indices
 from policestress.sem.partable import partable as build_partable
 from policestress.sem.semopy_backend import fit_with_semopy, semopy_applicable
@@ -131,6 +137,9 @@ class SEMFit:
     iterations: int
     warnings: list[str] = field(default_factory=list)
     data: list[np.ndarray] = field(default_factory=list, repr=False)
+    syntax: str = ""
+    patterns: list = field(default_factory=list, repr=False)  # FIML: missing-data patterns
+    h1: list = field(default_factory=list, repr=False)  # FIML: EM estimates of the H1 model
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- basic quantities ---------------------------------------------------------------
@@ -164,16 +173,35 @@ class SEMFit:
         """lavaan's Delta of group ``g`` (moment vector [mu, vech(Sigma)] by free parameter)."""
         return self.rep.delta(self.theta, g)
 
-    def _objective(self) -> MLObjective:
+    def _objective(self):
         if "objective" not in self._cache:
-            self._cache["objective"] = MLObjective(self.rep, self.moments)
+            self._cache["objective"] = _make_objective(
+                self.rep, self.moments, self.patterns, self.missing
+            )
         return self._cache["objective"]
 
+    @property
+    def information_type(self) -> str:
+        """lavaan's default: "expected" for ML/MLM on complete data, "observed" for FIML and
+        MLR."""
+        return "observed" if self.missing == "ml" or self.estimator == "MLR" else "expected"
+
     def information(self) -> np.ndarray:
-        """Unit expected information (lavInspect "information"; total = N times this)."""
+        """Unit information (lavInspect "information"; total = N times this): expected, or
+        observed (half the numerical Hessian of the discrepancy, as lavaan's
+        ``lav_model_hessian``)."""
         if "information" not in self._cache:
+            obj = self._objective()
             with threadpool_limits(limits=1, user_api="blas"):
-                self._cache["information"] = self._objective().unit_information(self.theta)
+                if self.information_type == "expected":
+                    info = obj.value_gradient_information(self.theta)[2] / 2.0
+                else:
+
+                    def gradient(t):
+                        return obj.value_gradient_information(t, information=False)[1]
+
+                    info = numerical_hessian(gradient, self.theta) / 2.0
+            self._cache["information"] = info
         return self._cache["information"]
 
     def vcov(self) -> np.ndarray:
@@ -444,6 +472,11 @@ class SEMFit:
 
     def _baseline_chisq(self) -> float:
         """lavaan's independence model (free variances, and means; exogenous block kept)."""
+        if self.missing == "ml":
+            from policestress.sem.missing import baseline_fiml
+
+            base = sum(baseline_fiml(p).loglik for p in self.patterns)
+            return float(2.0 * (sum(h.loglik for h in self.h1) - base))
         ov_x = self.partable.attrs["variables"].ov_x
         xi = [self.observed.index(x) for x in ov_x]
         total = 0.0
@@ -475,42 +508,62 @@ class SEMFit:
         return out
 
     def _gfi(self) -> float:
-        """lavaan's GFI: residual and observed moments weighted by the normal-theory weight of
-        the implied moments (means included with a mean structure); the moments of
-        ``fixed.x`` covariates are left out, as lavaan does."""
+        """lavaan's GFI (``lav_fit_gfi``): ``1 - e'We / o'Wo`` per group, weighted by n_g / N,
+        with ``o`` the sample moments ([means,] vech S), ``e`` their residuals and ``W`` the
+        expected h1 information at the implied moments (lavaan's ``WLS.V``; under FIML the
+        missing-data one, and lavaan's FIML "sample" moments: available-case means and
+        pairwise covariances on divisor N). The moments of ``fixed.x`` covariates are left
+        out, as lavaan does."""
         p = len(self.observed)
         rows, cols = vech_indices(p)
         xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
         keep = ~(np.isin(rows, xi) & np.isin(cols, xi))
+        ms = self.rep.meanstructure
+        if ms:
+            keep = np.concatenate([~np.isin(np.arange(p), xi), keep])
         mult = np.where(rows == cols, 1.0, 2.0)
         out = 0.0
         for g, mo in enumerate(self.moments):
             mm = self.matrices(g)
-            w = np.linalg.inv(mm.sigma)
-            big = (
-                0.25
-                * (
-                    w[np.ix_(rows, rows)] * w[np.ix_(cols, cols)]
-                    + w[np.ix_(rows, cols)] * w[np.ix_(cols, rows)]
+            if self.missing == "ml":
+                from policestress.sem.missing import fiml_information
+
+                x = self.data[g]
+                n_g = x.shape[0]
+                pairwise = pd.DataFrame(x).cov().to_numpy() * (n_g - 1) / n_g
+                mo = Moments(n_g, np.nanmean(x, axis=0), pairwise)
+                big = fiml_information(self.patterns[g], mm.mu, mm.sigma, kind="expected")
+            else:
+                w = np.linalg.inv(mm.sigma)
+                big = (
+                    0.25
+                    * (
+                        w[np.ix_(rows, rows)] * w[np.ix_(cols, cols)]
+                        + w[np.ix_(rows, cols)] * w[np.ix_(cols, rows)]
+                    )
+                    * np.outer(mult, mult)
                 )
-                * np.outer(mult, mult)
-            )
+                if ms:
+                    q = big.shape[0]
+                    full = np.zeros((p + q, p + q))
+                    full[:p, :p] = w
+                    full[p:, p:] = big
+                    big = full
+            o = mo.cov[rows, cols]
+            e = o - mm.sigma[rows, cols]
+            if ms:
+                o = np.concatenate([mo.mean, o])
+                e = np.concatenate([mo.mean - mm.mu, e])
             big = big[np.ix_(keep, keep)]
-            e = (mo.cov - mm.sigma)[rows, cols][keep]
-            o = mo.cov[rows, cols][keep]
-            num, den = e @ big @ e, o @ big @ o
-            if self.rep.meanstructure:
-                mk = np.setdiff1d(np.arange(p), xi)
-                wm = w[np.ix_(mk, mk)]
-                d = (mo.mean - mm.mu)[mk]
-                num += d @ wm @ d
-                den += mo.mean[mk] @ wm @ mo.mean[mk]
-            out += mo.n / self.ntotal * (1.0 - num / den)
+            o, e = o[keep], e[keep]
+            out += mo.n / self.ntotal * (1.0 - (e @ big @ e) / (o @ big @ o))
         return float(out)
 
     def _loglik(self) -> tuple[float, float]:
         """lavaan's ``logl`` and ``unrestricted.logl``; with ``fixed.x`` the covariates'
         own (saturated) likelihood is left out, as lavaan does."""
+        if self.missing == "ml":
+            return self._objective().loglik(self.theta), float(sum(h.loglik for h in self.h1))
         logl = logl_h1 = 0.0
         xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
         for g, mo in enumerate(self.moments):
@@ -639,6 +692,22 @@ def _start_values(
             sums[fidx] += value
             counts[fidx] += 1
     return sums / np.maximum(counts, 1)
+
+
+def _make_objective(rep, moments, patterns, missing):
+    if missing == "ml":
+        return FIMLObjective(
+            rep,
+            patterns,
+            float(sum(_h1_loglik(p, mo) for p, mo in zip(patterns, moments, strict=True))),
+        )
+    return MLObjective(rep, moments)
+
+
+def _h1_loglik(pats, mo) -> float:
+    from policestress.sem.missing import fiml_loglik
+
+    return fiml_loglik(pats, mo.mean, mo.cov)
 
 
 def _fill_exogenous(table: pd.DataFrame, observed: list[str], moments: list[Moments]) -> None:
@@ -815,12 +884,17 @@ def _fit(
         (frame if group is None else frame[frame[group] == lab])[v.ov].to_numpy(dtype=float)
         for lab in labels
     ]
-    moments = []
+    moments, patterns, h1 = [], [], []
     for x in blocks:
-        if missing == "ml" and np.isnan(x).any():
-            raise NotImplementedError(
-                "missing='ml' (FIML) needs policestress.sem.missing, not on this branch yet"
-            )
+        if missing == "ml" and len(x):
+            from policestress.sem.missing import em_saturated, missing_patterns
+
+            pats = missing_patterns(x)
+            em = em_saturated(pats)
+            patterns.append(pats)
+            h1.append(em)
+            moments.append(Moments(pats.n, em.mu, em.sigma))
+            continue
         mean = x.mean(axis=0) if len(x) else np.full(len(v.ov), np.nan)
         cov = (
             np.cov(x, rowvar=False, bias=True).reshape(len(v.ov), len(v.ov))
@@ -866,7 +940,17 @@ def _fit(
         converged=False,
         iterations=0,
         data=blocks,
+        syntax=model if isinstance(model, str) else "",
+        patterns=patterns,
+        h1=h1,
     )
+    for g, em in enumerate(h1):
+        if not em.converged:
+            where = f" of group {labels[g]!r}" if group else ""
+            fit.warnings.append(
+                f"EM estimate of the unrestricted model{where} did not converge in "
+                f"{em.iterations} iterations: chi-square and baseline are approximate"
+            )
     # what stops a fit before it starts
     problems = _identification_problems(table, v)
     for g, mo in enumerate(moments):
@@ -884,7 +968,7 @@ def _fit(
     if problems:
         fit.warnings.extend(problems)
         return fit
-    objective = MLObjective(rep, moments)
+    objective = _make_objective(rep, moments, patterns, missing)
     with threadpool_limits(limits=1, user_api="blas"):
         theta0 = _start_values(rep, table, moments, v)
         if backend == "semopy":

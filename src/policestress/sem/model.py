@@ -225,7 +225,10 @@ class Representation:
 
     def delta(self, theta: np.ndarray, g: int) -> np.ndarray:
         """lavaan's Delta of group ``g``: d [mu, vech(Sigma)] / d theta (all free parameters)."""
-        mm = self.matrices(theta, g)
+        return self.delta_at(self.matrices(theta, g), g)
+
+    def delta_at(self, mm: ModelMatrices, g: int) -> np.ndarray:
+        """:meth:`delta` at matrices already computed."""
         ds, dm = self.derivatives(mm, g)
         rows, cols = vech_indices(self.p)
         part = ds[:, rows, cols].T
