@@ -104,13 +104,31 @@ def test_make_all_publishes_every_stage(scratch):
     assert (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
     report = (scratch / "reports" / SITE / "report.html").read_text(encoding="utf-8")
     assert "SIMULATED" in report
-    # every published table also as a three-line Word and LaTeX table
-    thesis = scratch / "tables" / SITE / "thesis"
-    for table in (scratch / "tables" / SITE).glob("*.csv"):
-        for suffix in (".docx", ".tex"):
-            assert (thesis / f"{table.stem}{suffix}").stat().st_size > 0, table.name
+    _assert_publication_tables(scratch, SITE)
     staging = scratch / "build" / SITE
     assert not staging.exists() or not [p for p in staging.iterdir() if p.is_dir()]
+
+
+def _assert_publication_tables(scratch: Path, site_name: str) -> None:
+    """The thesis tables of a chain run: one .docx and .tex per publication table, the
+    combined files, nothing a reader should not see (tests/test_thesis_tables.py checks the
+    layouts, the Word XML and the xelatex compilation on small tables)."""
+    from policestress import publication as pub
+    from policestress.config import load_site
+
+    site = load_site(site_name, scratch)
+    thesis = scratch / "tables" / site_name / "thesis"
+    tidy = pub.read_tables(scratch / "tables" / site_name)
+    tables = pub.publication_tables(tidy, site.codebook, site.language, simulated=site.simulated)
+    keys = {t.key for t in tables}
+    for key in ("sample-profile", "reliability", "efa-loadings", "cfa-fit", "cfa-fit-full"):
+        assert key in keys, key
+    for table in tables:
+        for suffix in (".docx", ".tex"):
+            assert (thesis / f"{table.key}{suffix}").stat().st_size > 0, table.key
+        assert pub.table_problems(table, site.codebook.table["item_id"]) == []
+    for name in (pub.COMBINED_DOCX, pub.LATEX_DRIVER):
+        assert (thesis / name).stat().st_size > 0, name
 
 
 def test_eri_tables_agree_with_a_recomputation_from_analysis_csv(scratch):
@@ -197,6 +215,7 @@ def test_second_site_runs_the_whole_chain(scratch):
     assert eri.loc[["effort", "reward", "overcommitment"], "n_items"].tolist() == [3, 7, 6]
     fit = pd.read_csv(tables / "cfa_fit.csv")
     assert {"second_order", "eri"} <= set(fit["model"])
+    _assert_publication_tables(scratch, "w-subbureau-sim")
 
 
 def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
