@@ -59,11 +59,11 @@ def codebook() -> Codebook:
     items = pd.DataFrame(rows).reindex(columns=CODEBOOK_COLUMNS, fill_value="")
     constructs = pd.DataFrame(
         {
-            "name": ["workload", "critical_incident", "occupational"],
-            "level": ["construct", "construct", "domain"],
-            "domain": ["occupational", "occupational", ""],
-            "label_zh": ["工作负荷", "突发事件风险", "职业因素"],
-            "label_en": ["Workload", "Critical-incident risk", "Occupational factors"],
+            "name": ["workload", "critical_incident", "occupational", "perceived_stress"],
+            "level": ["construct", "construct", "domain", "construct"],
+            "domain": ["occupational", "occupational", "", "outcome"],
+            "label_zh": ["工作负荷", "突发事件风险", "职业因素", "职业压力感"],
+            "label_en": ["Workload", "Critical-incident risk", "Occupational factors", "Stress"],
         }
     )
     return Codebook(items, constructs)
@@ -191,6 +191,42 @@ def tidy() -> dict[str, pd.DataFrame]:
         ),
         "group_comparisons": comparisons,
         "group_means": means,
+        "sample_profile": pd.DataFrame(
+            {
+                "variable": ["post_type", "post_type"],
+                "variable_label": ["岗位类型", "岗位类型"],
+                "code": ["1", "2"],
+                "category": ["巡逻", "办案"],
+                "n": [330, 70],
+                "percent": [82.5, 17.5],
+                "suppressed": [False, False],
+            }
+        ),
+        "score_correlations": pd.DataFrame(
+            {
+                "var1": ["score_occupational", "score_occupational", "score_workload"],
+                "var2": ["score_perceived_stress", "score_workload", "score_perceived_stress"],
+                "method": "pearson",
+                "n": [390, 398, 395],
+                "r": [0.5612, 0.9, 0.3],
+                "p": [1e-20, 1e-30, 1e-5],
+                "stars": ["***", "***", "***"],
+            }
+        ),
+        "eri_odds_ratios": pd.DataFrame(
+            {
+                "model": ["unadjusted", "adjusted", "adjusted"],
+                "term": ["eri_imbalance", "eri_imbalance", "post_type[2]"],
+                "variable": ["eri_imbalance", "eri_imbalance", "post_type"],
+                "level": [np.nan, np.nan, 2.0],
+                "odds_ratio": [3.288, 3.2987, 0.998],
+                "ci_low": [1.824, 1.8183, 0.549],
+                "ci_high": [5.929, 5.9845, 1.813],
+                "p": [7.5e-05, 8.6e-05, 0.9949],
+                "n": 365,
+                "outcome_definition": "high stress: score_perceived_stress >= 4",
+            }
+        ),
         "eri_prevalence": pd.DataFrame(
             {
                 "group_var": ["overall", "post_type", "post_type"],
@@ -324,6 +360,37 @@ def test_reliability_and_prevalence_layouts(tables):
     assert prev.rows[1][:2] == ["岗位类型", "巡逻"]
     assert prev.rows[2] == ["", "办案", "—", "—", "—"]  # a suppressed small cell
     assert any("Wilson" in n for n in prev.notes)
+
+
+def test_correlations_are_a_lower_triangle_of_the_domain_scores(tables):
+    t = _by_key(tables, "score-correlations")
+    # domain and outcome scores only (the construct-level matrix is too wide)
+    assert t.body.iloc[:, 0].tolist() == ["1. 职业因素", "2. 职业压力感"]
+    assert list(t.body.columns) == ["变量", "1"] and t.rows == [
+        ["1. 职业因素", "—"],
+        ["2. 职业压力感", ".56***"],
+    ]
+    assert "* p < .05，** p < .01，*** p < .001。" in t.notes
+
+
+def test_odds_ratios_name_levels_and_reference_categories(tidy, codebook):
+    [t] = [x for x in pub.publication_tables(tidy, codebook, "en") if x.key == "eri-odds-ratios"]
+    assert t.rows == [
+        ["Unadjusted", "Effort-reward imbalance (ERI > 1)", "3.29 [1.82, 5.93]", "< .001"],
+        ["Adjusted", "Effort-reward imbalance (ERI > 1)", "3.30 [1.82, 5.98]", "< .001"],
+        ["", "Post: Cases", "1.00 [0.55, 1.81]", ".995"],
+    ]
+    assert "Reference categories of the adjusted model: Post: Patrol." in t.notes
+    assert "Outcome: high perceived stress (Stress ≥ 4)." in t.notes
+
+
+def test_categories_are_labelled_in_the_table_language(tidy, codebook):
+    """Group labels in the tidy tables are in the site's language; an English table relabels
+    them from the codebook's value labels."""
+    tables = pub.publication_tables(tidy, codebook, "en")
+    assert _by_key(tables, "sample-profile").body["Category"].tolist() == ["Patrol", "Cases"]
+    assert _by_key(tables, "group-comparisons-post-type").header_rows[1][1:3] == ["Patrol", "Cases"]
+    assert [r[1] for r in _by_key(tables, "eri-prevalence").rows] == ["All", "Patrol", "Cases"]
 
 
 def test_every_table_is_numbered_captioned_and_marked_simulated(tables):

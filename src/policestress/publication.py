@@ -178,6 +178,10 @@ TEXT = {
         "full_fit": "The full set of fit statistics is in Table {ref}.",
         "cfa_n": "ML estimation; n = {n}.",
         "chen": "Cut-offs (Chen, 2007): ΔCFI ≥ −.010, ΔRMSEA ≤ .015.",
+        "stars": "* p < .05, ** p < .01, *** p < .001.",
+        "reference": "Reference categories of the adjusted model: {levels}.",
+        "all_sources": "stress sources ({level})",
+        "omega_missing": "—: ω not computed (it needs a one-factor model of at least 3 items).",
         "prorated": "Scores are pro-rated when at most {k} item of a scale is missing.",
         "outcome": "Outcome: high perceived stress ({score} ≥ {cut}).",
     },
@@ -194,6 +198,10 @@ TEXT = {
         "full_fit": "全部拟合指标见附表 {ref}。",
         "cfa_n": "极大似然估计；n = {n}。",
         "chen": "判断标准（Chen, 2007）：ΔCFI ≥ −.010，ΔRMSEA ≤ .015。",
+        "stars": "* p < .05，** p < .01，*** p < .001。",
+        "reference": "调整模型的参照组：{levels}。",
+        "all_sources": "各压力源（{level}）",
+        "omega_missing": "—：未计算 ω（需要至少 3 个题项的单因子模型）。",
         "prorated": "量表缺失不超过 {k} 题时按比例推算得分。",
         "outcome": "结局变量为高职业压力感（{score} ≥ {cut}）。",
     },
@@ -201,11 +209,21 @@ TEXT = {
 # Word rule widths in eighths of a point: 1.5 pt top and bottom, 0.75 pt under the header.
 THICK_RULE = 12
 THIN_RULE = 6
-# A table wider than this (in Latin characters of its widest cells) gets a landscape page.
-LANDSCAPE_WIDTH = 95
+# Text widths (pt) of the A4 pages with the thesis margins (see A4 and MARGINS_CM below).
+PORTRAIT_TEXT_PT = (21.0 - 3.0 - 2.5) / 2.54 * 72
+LANDSCAPE_TEXT_PT = (29.7 - 2.5 - 2.5) / 2.54 * 72
 # LaTeX: longer tables break across pages (longtable).
 LONGTABLE_ROWS = 36
-LATEX_PACKAGES = ("booktabs", "longtable", "pdflscape", "adjustbox", "array", "makecell")
+LATEX_PACKAGES = (
+    "booktabs",
+    "longtable",
+    "pdflscape",
+    "adjustbox",
+    "array",
+    "makecell",
+    "threeparttable",
+    "caption",
+)
 
 
 # ---- numbers --------------------------------------------------------------------------------
@@ -333,6 +351,16 @@ class Labels:
         label = self.codebook_label(name)
         return default if label == name and default is not None else label
 
+    def category(self, variable: str, code, default: str) -> str:
+        """Value label of a categorical item's code in this language (``default`` if none)."""
+        if self.codebook is None or _missing(code):
+            return default
+        try:
+            labels = self.codebook.value_labels(variable, self.language)
+            return labels.get(int(float(code)), default)
+        except (KeyError, ValueError):
+            return default
+
     def codebook_label(self, name: str) -> str:
         """Label of an item, construct or domain id (also ``score_<id>``, ``eri_<id>``)."""
         if self.codebook is None or not isinstance(name, str):
@@ -418,15 +446,45 @@ def _text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
 
 
-def table_width(body: pd.DataFrame) -> int:
-    """Width of a text table in Latin characters: the widest cell (or header word) per column."""
-    total = 0
+def column_widths_pt(
+    body: pd.DataFrame,
+    align: list[str],
+    font_pt: float,
+    text_cap: int | None = None,
+    em: float = 0.5,
+) -> list[float]:
+    """Width (pt) each column needs so that no number wraps.
+
+    The widest cell (text columns capped at ``text_cap`` characters; headers at 10
+    characters in text columns and 6 in number columns: headers wrap) at ``em`` per Latin
+    character (Times digits are 0.5 em), CJK characters twice that, plus the cell padding.
+    """
+    out = []
     for i in range(body.shape[1]):
         column = body.columns[i]
         head = column[-1] if isinstance(column, tuple) else column
-        cells = [_text_width(v) for v in body.iloc[:, i]]
-        total += max([min(_text_width(head), 14), *cells]) + 2
-    return total
+        cells = max([_text_width(v) for v in body.iloc[:, i]] or [0])
+        if align[i] == "l" and text_cap is not None:
+            cells = min(cells, text_cap)
+        head_cap = 10 if align[i] == "l" else 6
+        out.append(max(cells, min(_text_width(head), head_cap), 2) * em * font_pt + 12)
+    return out
+
+
+def table_width(body: pd.DataFrame, align: list[str] | None = None, font_pt: float = 9) -> float:
+    """Width (pt) a table needs at ``font_pt`` with its text columns wrapped at 16 characters."""
+    align = align or ["l"] + ["c"] * (body.shape[1] - 1)
+    # 0.55 em: a margin for the wider fonts a viewer may substitute for Times New Roman.
+    return sum(column_widths_pt(body, align, font_pt, text_cap=16, em=0.55))
+
+
+def small_type(table: PublicationTable) -> bool:
+    """Whether the table is set in 9 pt (小五; LaTeX \\footnotesize): when it does not fit its
+    page in 10.5 pt (五号)."""
+    usable = LANDSCAPE_TEXT_PT if table.orientation == "landscape" else PORTRAIT_TEXT_PT
+    return (
+        sum(column_widths_pt(table.body, table.column_align, 10.5, text_cap=24, em=0.55)) > usable
+    )
 
 
 # ---- layouts --------------------------------------------------------------------------------
@@ -456,7 +514,10 @@ def _sample_profile(tables, lab: Labels, t: dict) -> _Spec | None:
     body = pd.DataFrame(
         {
             lab("variable"): _first_only(variable),
-            lab("category"): data["category"].astype(str),
+            lab("category"): [
+                lab.category(v, c, str(d))
+                for v, c, d in zip(data["variable"], data["code"], data["category"], strict=True)
+            ],
             lab("count"): [
                 "—" if s else format_number(v, "count")
                 for v, s in zip(data["n"], suppressed, strict=True)
@@ -498,10 +559,12 @@ def _reliability(tables, lab: Labels, t: dict) -> _Spec | None:
                     data["alpha"], data["alpha_ci_low"], data["alpha_ci_high"], strict=True
                 )
             ],
-            lab("omega"): [format_number(v, "omega") for v in data["omega"]],
+            lab("omega"): [
+                "—" if _missing(v) else format_number(v, "omega") for v in data["omega"]
+            ],
         }
     )
-    notes = []
+    notes = [t["omega_missing"]] if data["omega"].isna().any() else []
     return _Spec(
         "reliability",
         {"en": "Reliability of the scales", "zh": "各量表信度"},
@@ -548,6 +611,12 @@ def _group_comparisons(tables, lab: Labels, t: dict) -> list[_Spec]:
     for grouping, block in comparisons.groupby("grouping", sort=False):
         group_rows = means[means["grouping"] == grouping]
         groups = group_rows.drop_duplicates("code")[["code", "group"]]
+        groups = groups.assign(
+            group=[
+                lab.category(grouping, c, str(g))
+                for c, g in zip(groups["code"], groups["group"], strict=True)
+            ]
+        )
         group_label = lab.codebook_label(grouping)
         two = block["test"].iloc[0] == "welch_t"
         columns: dict[tuple[str, str], list[str]] = {("", lab("score")): []}
@@ -601,6 +670,111 @@ def _group_comparisons(tables, lab: Labels, t: dict) -> list[_Spec]:
             )
         )
     return specs
+
+
+def _score_correlations(tables, lab: Labels, t: dict) -> _Spec | None:
+    """Means, SDs and the lower triangle of correlations of the domain scores, the outcome
+    and the ERI scales (the construct-level matrix is too wide for a page)."""
+    data, descriptives = tables.get("score_correlations"), tables.get("score_descriptives")
+    if data is None or lab.codebook is None:
+        return None
+    levels = dict(
+        zip(lab.codebook.constructs["name"], lab.codebook.constructs["level"], strict=True)
+    )
+    present = list(dict.fromkeys([*data["var1"], *data["var2"]]))
+    wanted = [
+        v
+        for v in present
+        if levels.get(v.removeprefix("score_")) == "domain"
+        or v in ("score_perceived_stress", "eri_effort", "eri_reward", "eri_oc")
+    ]
+    if len(wanted) < 2:
+        return None
+    pairs = {}
+    for row in data.itertuples():
+        stars = row.stars if isinstance(row.stars, str) else ""
+        pairs[(row.var1, row.var2)] = pairs[(row.var2, row.var1)] = (
+            format_number(row.r, "r") + stars
+        )
+    stats = descriptives.set_index("score") if descriptives is not None else None
+    body: dict[str, list[str]] = {
+        lab("variable"): [f"{k}. {lab.value('score', v)}" for k, v in enumerate(wanted, 1)]
+    }
+    if stats is not None:
+        body[lab("mean")] = [
+            format_number(stats["mean"].get(v), "mean") if v in stats.index else "" for v in wanted
+        ]
+        body[lab("sd")] = [
+            format_number(stats["sd"].get(v), "sd") if v in stats.index else "" for v in wanted
+        ]
+    for j, column in enumerate(wanted[:-1]):
+        body[str(j + 1)] = [
+            pairs.get((row, column), "") if i > j else ("—" if i == j else "")
+            for i, row in enumerate(wanted)
+        ]
+    n = data.loc[data["var1"].isin(wanted) & data["var2"].isin(wanted), "n"]
+    notes = [
+        t["stars"],
+        f"n = {int(n.min())}–{int(n.max())}."
+        if len(n) and n.min() != n.max()
+        else f"n = {int(n.max())}.",
+    ]
+    return _Spec(
+        "score-correlations",
+        {
+            "en": "Means, standard deviations and correlations of the scale scores",
+            "zh": "各变量的均值、标准差与相关系数",
+        },
+        pd.DataFrame(body),
+        notes,
+        "descriptives",
+        ("score_correlations", "score_descriptives"),
+    )
+
+
+def _eri_increment(tables, lab: Labels, t: dict) -> _Spec | None:
+    data = tables.get("synthesis_eri_increment")
+    if data is None or data.empty:
+        return None
+    rows, previous = [], {}
+    for row in data.itertuples():
+        terms = str(row.predictors).split("+")
+        before = previous.get(row.level, [])
+        added = [x for x in terms if x not in before]
+        previous[row.level] = terms
+        sources = t["all_sources"].format(level=lab.value("level", row.level))
+        joiner = "、" if lab.language == "zh" else ", "
+        label = sources if not before else "+ " + joiner.join(lab.value("score", x) for x in added)
+        df = ""
+        if not _missing(row.df1):
+            df = f"{format_number(row.df1, 'df')}, {format_number(row.df2, 'df')}"
+        rows.append(
+            {
+                lab("level"): lab.value("level", row.level),
+                lab("step"): f"{format_number(row.step, 'count')}: {label}",
+                lab("n"): format_number(row.n, "count"),
+                lab("r2"): format_number(row.r2, "r2"),
+                lab("adj_r2"): format_number(row.adj_r2, "r2"),
+                lab("delta_r2"): format_number(row.delta_r2, "r2") if before else "",
+                lab("f_change"): format_number(row.f_change, "statistic"),
+                lab("df"): df,
+                lab("p_change"): format_p(row.p_change),
+            }
+        )
+    body = pd.DataFrame(rows)
+    body[lab("level")] = _first_only(body[lab("level")])
+    return _Spec(
+        "synthesis-eri-increment",
+        {
+            "en": "What effort-reward imbalance adds over the stress sources",
+            "zh": "付出-回报失衡对压力源的增量解释",
+        },
+        body,
+        [],
+        "synthesis",
+        ("synthesis_eri_increment",),
+        align=("l", "l", *["c"] * 7),
+    )
 
 
 def factor_names(
@@ -968,8 +1142,8 @@ def _eri_prevalence(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     groups = [t["overall"] if g == "overall" else lab.codebook_label(g) for g in data["group_var"]]
     labels = [
-        t["all"] if gv == "overall" else str(gl)
-        for gv, gl in zip(data["group_var"], data["group_label"], strict=True)
+        t["all"] if gv == "overall" else lab.category(gv, g, str(gl))
+        for gv, g, gl in zip(data["group_var"], data["group"], data["group_label"], strict=True)
     ]
     body = pd.DataFrame(
         {
@@ -1023,7 +1197,8 @@ def _eri_odds_ratios(tables, lab: Labels, t: dict) -> _Spec | None:
                 level = lab.codebook.value_labels(term, lab.language).get(int(float(row["level"])))
             except (KeyError, ValueError, AttributeError):
                 level = None
-            name = f"{name}: {level if level else row['level']}"
+            colon = "：" if lab.language == "zh" else ": "
+            name = f"{name}{colon}{level if level else row['level']}"
         rows.append(
             {
                 lab("model"): lab.value("model", row["model"]),
@@ -1046,6 +1221,22 @@ def _eri_odds_ratios(tables, lab: Labels, t: dict) -> _Spec | None:
     if outcome:
         notes.append(
             t["outcome"].format(score=lab.codebook_label(outcome.group(1)), cut=outcome.group(2))
+        )
+    references = []
+    levelled = data.dropna(subset=["level"]) if "level" in data else data.iloc[:0]
+    for variable, block in levelled.groupby("variable", sort=False):
+        present = {int(float(v)) for v in block["level"]}
+        try:
+            codes = lab.codebook.value_labels(variable, lab.language) if lab.codebook else {}
+        except KeyError:
+            codes = {}
+        missing = [label for code, label in codes.items() if code not in present]
+        if len(missing) == 1:  # treatment coding: the one level without a row
+            colon = "：" if lab.language == "zh" else ": "
+            references.append(f"{lab.codebook_label(variable)}{colon}{missing[0]}")
+    if references:
+        notes.append(
+            t["reference"].format(levels=("；" if lab.language == "zh" else "; ").join(references))
         )
     if "n" in data:
         notes.append(f"n = {int(data['n'].max())}.")
@@ -1212,6 +1403,7 @@ def _build_specs(tables, lab: Labels, t: dict, loading_cutoff: float) -> list[_S
         _sample_profile(tables, lab, t),
         _reliability(tables, lab, t),
         _score_descriptives(tables, lab, t),
+        _score_correlations(tables, lab, t),
         *_group_comparisons(tables, lab, t),
         _efa_adequacy(tables, lab, t),
         _efa_loadings(tables, lab, t, loading_cutoff),
@@ -1224,6 +1416,7 @@ def _build_specs(tables, lab: Labels, t: dict, loading_cutoff: float) -> list[_S
         _eri_odds_ratios(tables, lab, t),
         _synthesis_regression(tables, lab, t),
         _synthesis_ranking(tables, lab, t),
+        _eri_increment(tables, lab, t),
         _item_statistics(tables, lab, t),
     ]
     return [s for s in specs if s is not None]
@@ -1277,9 +1470,14 @@ def publication_tables(
         notes = [_explanations(spec.body, language), *notes]
         if simulated:
             notes.append(SIMULATED_NOTE[language])
+        if language == "zh":  # a Chinese note ends its sentences with a full stop "。"
+            notes = [n[:-1] + "。" if n.endswith(".") else n for n in notes]
         body = spec.body.reset_index(drop=True)
+        align = list(spec.align) or ["l"] + ["c"] * (body.shape[1] - 1)
         landscape = (
-            spec.landscape if spec.landscape is not None else table_width(body) > LANDSCAPE_WIDTH
+            spec.landscape
+            if spec.landscape is not None
+            else table_width(body, align) > PORTRAIT_TEXT_PT
         )
         out.append(
             PublicationTable(
@@ -1540,14 +1738,29 @@ def _borders(parent, tag: str, edges: dict[str, int | None]) -> None:
         borders.append(element)
 
 
-def _widths(table: PublicationTable, usable: int) -> list[int]:
-    need = []
-    headers = table.header_rows[-1]
-    for c, head in enumerate(headers):
-        cells = [_text_width(r[c]) for r in table.rows]
-        need.append(max([min(_text_width(head), 12), *cells, 3]) + 2)
+def _widths(table: PublicationTable, usable: int, font_pt: float) -> list[int]:
+    """Column widths (EMU) that fill the text width and never wrap a number.
+
+    When the page is too narrow, the text columns wrap first (down to 8 characters); only
+    then do all columns shrink in proportion.
+    """
+    align = table.column_align
+    # 0.62 em: room for the wider fonts a viewer may substitute for Times New Roman.
+    need = [Pt(w) for w in column_widths_pt(table.body, align, font_pt, em=0.62)]
+    least = [Pt(w) for w in column_widths_pt(table.body, align, font_pt, text_cap=8, em=0.62)]
     total = sum(need)
-    return [int(usable * n / total) for n in need]
+    if total <= usable:
+        return [int(n * usable / total) for n in need]
+    fixed = sum(n for n, a in zip(need, align, strict=True) if a != "l")
+    text_need = total - fixed
+    text_least = sum(m for m, a in zip(least, align, strict=True) if a == "l")
+    if text_need and fixed + text_least <= usable:
+        share = (usable - fixed) / text_need
+        widths = [n if a != "l" else n * share for n, a in zip(need, align, strict=True)]
+        widths = [max(w, m) for w, m in zip(widths, least, strict=True)]
+        scale = usable / sum(widths)
+        return [int(w * scale) for w in widths]
+    return [int(n * usable / total) for n in need]
 
 
 def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
@@ -1563,7 +1776,7 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
     elif (section.orientation == WD_ORIENT.LANDSCAPE) != landscape:
         section = doc.add_section(WD_SECTION.NEW_PAGE)
         _set_page(section, landscape)
-    font = Pt(9) if landscape or table.body.shape[1] > 7 else None
+    font = Pt(9) if small_type(table) else None
     caption = doc.add_paragraph(style="Caption")
     prefix = TITLE_PREFIX[table.language, table.appendix]
     caption.add_run(prefix)
@@ -1587,7 +1800,7 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
         },
     )
     usable = section.page_width - section.left_margin - section.right_margin
-    widths = _widths(table, usable)
+    widths = _widths(table, usable, font.pt if font is not None else 10.5)
     for column, width in zip(grid.columns, widths, strict=True):
         column.width = width
     align = table.column_align
@@ -1607,6 +1820,8 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
             run = para.add_run(value)
             if font is not None:
                 run.font.size = font
+            if r >= n_head and align[c] != "l":
+                cell._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))  # numbers stay whole
             if r == n_head - 1:
                 _borders(cell._tc.get_or_add_tcPr(), "w:tcBorders", {"bottom": THIN_RULE})
             elif r < n_head - 1 and value:
@@ -1726,6 +1941,8 @@ def latex_preamble(language: str) -> str:
         # may be Chinese even in an English table.
         head = "\\documentclass[11pt,a4paper]{article}\n\\usepackage[scheme=plain,fontset=fandol]{ctex}"
     packages = "\n".join(rf"\usepackage{{{p}}}" for p in LATEX_PACKAGES)
+    # "表 1  Title" as Chinese theses set it (no colon), caption above the table.
+    packages += "\n\\captionsetup[table]{labelsep=quad,skip=4pt}"
     return (
         f"{head}\n\\usepackage[a4paper,top=2.5cm,bottom=2.5cm,left=3cm,right=2.5cm]{{geometry}}\n"
         f"{packages}\n"
@@ -1751,8 +1968,19 @@ def _latex_header(table: PublicationTable) -> list[str]:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Break a header into lines of at most ``width`` Latin units: at spaces, or between CJK
-    characters (Chinese may break anywhere)."""
+    """Break a header into balanced lines of about ``width`` Latin units at most: at spaces,
+    or between CJK characters (Chinese may break anywhere).
+
+    Examples
+    --------
+    >>> _wrap("突发事件风险", 10), _wrap("Largest |r| with another factor", 16)
+    (['突发事', '件风险'], ['Largest |r| with', 'another factor'])
+    """
+    total = _text_width(text)
+    if total <= width:
+        return [text]
+    # As many lines as needed, each as long as the others (no orphan character).
+    width = math.ceil(total / math.ceil(total / width))
     lines, current = [], ""
     tokens = re.findall(r"[\u3000-\u9fff\uff00-\uffef]|[^\s\u3000-\u9fff\uff00-\uffef]+|\s+", text)
     for token in tokens:
@@ -1760,7 +1988,7 @@ def _wrap(text: str, width: int) -> list[str]:
             if current:
                 current += " "
             continue
-        if current and _text_width(current + token) > width:
+        if current and _text_width(current.rstrip() + token) > width:
             lines.append(current.rstrip())
             current = token
         else:
@@ -1774,7 +2002,8 @@ def _latex_header_cell(text: str, width: int = 10) -> str:
     lines = _wrap(text, width)
     if len(lines) == 1:
         return latex_escape(text)
-    return r"\makecell{" + r" \\ ".join(latex_escape(line) for line in lines) + "}"
+    # "\\{}": a line starting with "[" is not read as the optional argument of \\.
+    return r"\makecell{" + r"\\{}".join(latex_escape(line) for line in lines) + "}"
 
 
 def to_latex(table: PublicationTable, standalone: bool = True) -> str:
@@ -1788,20 +2017,10 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
     header = _latex_header(table)
     prefix = TITLE_PREFIX[table.language, table.appendix]
     caption = rf"\caption{{{latex_escape(table.caption)}}}\label{{{table.latex_label}}}"
-    note = (
-        rf"\par\smallskip{{\footnotesize {latex_escape(table.note_text)}\par}}"
-        if table.note_text
-        else ""
-    )
+    note = latex_escape(table.note_text)
     landscape = table.orientation == "landscape"
     columns = table.body.shape[1]
-    size = (
-        r"\scriptsize"
-        if columns > 12
-        else r"\footnotesize"
-        if landscape or columns > 7
-        else r"\small"
-    )
+    size = r"\scriptsize" if columns > 12 else r"\footnotesize" if small_type(table) else r"\small"
     lines = [f"% {prefix}{table.number}: {table.key} (policestress.publication; three-line table)"]
     if standalone:
         lines += [
@@ -1826,9 +2045,9 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
             *header,
             r"\midrule",
             r"\endfirsthead",
-            rf"\multicolumn{{{len(spec)}}}{{l}}{{{latex_escape(prefix)}\thetable（续）}} \\"
+            rf"\multicolumn{{{len(spec)}}}{{l}}{{\tablename~\thetable（续）}} \\"
             if table.language == "zh"
-            else rf"\multicolumn{{{len(spec)}}}{{l}}{{Table \thetable\ (continued)}} \\",
+            else rf"\multicolumn{{{len(spec)}}}{{l}}{{\tablename~\thetable\ (continued)}} \\",
             r"\toprule",
             *header,
             r"\midrule",
@@ -1837,7 +2056,7 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
             r"\endlastfoot",
             *body,
             r"\end{longtable}",
-            note.replace(r"\par\smallskip", "", 1),
+            rf"{{\footnotesize\noindent {note}\par}}" if note else "",
             r"\endgroup",
         ]
     else:
@@ -1846,6 +2065,8 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
             r"\centering" + size,
             caption,
             r"\begin{adjustbox}{max width=\linewidth}",
+            # threeparttable: the note is as wide as the table, under it.
+            r"\begin{threeparttable}",
             rf"\begin{{tabular}}{{{spec}}}",
             r"\toprule",
             *header,
@@ -1853,8 +2074,17 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
             *body,
             r"\bottomrule",
             r"\end{tabular}",
+            *(
+                [
+                    r"\begin{tablenotes}[flushleft]\footnotesize",
+                    rf"\item[] {note}",
+                    r"\end{tablenotes}",
+                ]
+                if note
+                else []
+            ),
+            r"\end{threeparttable}",
             r"\end{adjustbox}",
-            note,
             r"\end{table}",
         ]
     if landscape:
