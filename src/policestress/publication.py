@@ -214,6 +214,10 @@ PORTRAIT_TEXT_PT = (21.0 - 3.0 - 2.5) / 2.54 * 72
 LANDSCAPE_TEXT_PT = (29.7 - 2.5 - 2.5) / 2.54 * 72
 # LaTeX: longer tables break across pages (longtable).
 LONGTABLE_ROWS = 36
+# LaTeX: text cells longer than this (Latin characters) wrap; matrices with more columns
+# set their number headers vertically.
+LATEX_WRAP_TEXT = 28
+ROTATE_HEADERS_COLUMNS = 12
 LATEX_PACKAGES = (
     "booktabs",
     "longtable",
@@ -1963,8 +1967,27 @@ def _latex_header(table: PublicationTable) -> list[str]:
             start += span
         lines.append(" & ".join(cells) + r" \\")
         lines.append(" ".join(rules))
-    lines.append(" & ".join(_latex_header_cell(h) for h in headers[-1]) + r" \\")
+    # A matrix too wide for horizontal headers (the EFA loadings) turns its number headers.
+    turn = len(headers[-1]) > ROTATE_HEADERS_COLUMNS
+    cells = [
+        rf"\rotatebox{{90}}{{{latex_escape(h)}}}" if turn and a != "l" else _latex_header_cell(h)
+        for h, a in zip(headers[-1], table.column_align, strict=True)
+    ]
+    lines.append(" & ".join(cells) + r" \\")
     return lines
+
+
+def _latex_columns(table: PublicationTable) -> str:
+    """Column types: l / c, and a wrapping ragged-right p column for long texts."""
+    out = []
+    for i, a in enumerate(table.column_align):
+        longest = max([_text_width(r[i]) for r in table.rows] or [0])
+        if a == "l" and longest > LATEX_WRAP_TEXT:
+            # LATEX_WRAP_TEXT Latin characters are about half as many em.
+            out.append(rf">{{\raggedright\arraybackslash}}p{{{LATEX_WRAP_TEXT // 2}em}}")
+        else:
+            out.append(a)
+    return "".join(out)
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -2012,7 +2035,7 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
     The file checks whether it is read inside a document (``\\input``): if not, it brings the
     preamble of :func:`latex_preamble`, sets the table counter and ends the document itself.
     """
-    spec = "".join(table.column_align)
+    spec = _latex_columns(table)
     body = [" & ".join(latex_escape(v) for v in row) + r" \\" for row in table.rows]
     header = _latex_header(table)
     prefix = TITLE_PREFIX[table.language, table.appendix]
@@ -2045,9 +2068,9 @@ def to_latex(table: PublicationTable, standalone: bool = True) -> str:
             *header,
             r"\midrule",
             r"\endfirsthead",
-            rf"\multicolumn{{{len(spec)}}}{{l}}{{\tablename~\thetable（续）}} \\"
+            rf"\multicolumn{{{len(table.column_align)}}}{{l}}{{\tablename~\thetable（续）}} \\"
             if table.language == "zh"
-            else rf"\multicolumn{{{len(spec)}}}{{l}}{{\tablename~\thetable\ (continued)}} \\",
+            else rf"\multicolumn{{{len(table.column_align)}}}{{l}}{{\tablename~\thetable\ (continued)}} \\",
             r"\toprule",
             *header,
             r"\midrule",
