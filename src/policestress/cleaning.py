@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from policestress.config import SiteConfig
+from policestress.config import GENERATED_ID, SiteConfig
 from policestress.survey_io import parse_duration_seconds
 
 RULE_DESCRIPTIONS = {
@@ -27,7 +27,7 @@ RULE_DESCRIPTIONS = {
 def _duplicates(data: pd.DataFrame, site: SiteConfig, setting) -> pd.Series:
     if not setting:
         return pd.Series(False, index=data.index)
-    answers = site.codebook.items(types=("likert", "categorical")).item_id.tolist()
+    answers = site.codebook.items(types=("likert", "categorical", "numeric")).item_id.tolist()
     return data.duplicated(subset=answers, keep="first")
 
 
@@ -86,11 +86,17 @@ def apply_exclusions(
             f"{site.paths.config_dir / 'site.yml'}: unknown exclusion rules {unknown}; known: {sorted(RULES)}"
         )
     reason = pd.Series("", index=data.index)
+    described = "questionnaires in the export"
+    if site.settings.get("id") == "generate":
+        described += (
+            f" (the export has no respondent-id column: rows numbered 1-{len(data)} in file "
+            "order, site.yml id: generate)"
+        )
     flow = [
         {
             "step": 0,
             "rule": "export",
-            "description": "questionnaires in the export",
+            "description": described,
             "setting": "",
             "excluded": 0,
             "remaining": len(data),
@@ -138,15 +144,34 @@ def scale_mean(data: pd.DataFrame, items: list[str], min_answered_fraction: floa
     return block.mean(axis=1).where(answered >= np.ceil(min_answered_fraction * len(items) - 1e-9))
 
 
+def bands(values: pd.Series, cuts: list[float]) -> pd.Series:
+    """Band codes 1..k+1 of a numeric variable cut at ``cuts`` (a band includes its lower cut).
+
+    Examples
+    --------
+    >>> bands(pd.Series([25, 30, 39.5, 40, None]), [30, 40]).tolist()
+    [1, 2, 2, 3, <NA>]
+    """
+    edges = [-np.inf, *cuts, np.inf]
+    codes = pd.cut(values, edges, right=False, labels=list(range(1, len(cuts) + 2)))
+    return codes.astype("Int64")
+
+
 def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
-    """The analysis data set: ids, demographics, recoded items, scale scores, ERI scores."""
+    """The analysis data set: ids, demographics, numeric variables and their bands, recoded
+    items, scale scores, ERI scores."""
     codebook = site.codebook
     likert = codebook.items()
     recoded = reverse_code(kept, likert)
     fraction = float(site.get("scoring.min_answered_fraction", 0.66))
-    columns = {"respondent_id": kept[codebook.id_item()].astype(int).astype(str)}
+    id_column = GENERATED_ID if site.settings.get("id") == "generate" else codebook.id_item()
+    columns = {"respondent_id": kept[id_column].astype(str)}
     for item in codebook.categorical():
         columns[item] = kept[item].astype("Int64")
+    for item in codebook.numeric():
+        columns[item] = kept[item].astype(float)
+    for band, (item, cuts) in codebook.bands().items():
+        columns[band] = bands(kept[item].astype(float), cuts)
     for item in likert.item_id:
         columns[item] = recoded[item]
     for instrument in ("stress_sources", "outcome", "relief"):
@@ -174,59 +199,86 @@ def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
     return analysis.reset_index(drop=True)
 
 
-def data_dictionary(analysis: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
-    """One row per column of analysis.csv: name, kind, Chinese and English label, values."""
-    table = site.codebook.table.set_index("item_id")
+def data_dictionary(
+    analysis: pd.DataFrame, site: SiteConfig, missing_codes: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """One row per column of analysis.csv: name, kind, labels, values, and missing codes.
+
+    ``missing_codes`` is :attr:`policestress.validate.ValidationReport.missing_codes`: the
+    codes read as missing in each column of the export and how often (cells of the whole
+    export, before exclusions), written as ``NA: 12 (site.yml missing_values); -99: 3 (SPSS
+    user-missing)``.
+    """
+    codebook = site.codebook
+    table = codebook.table.set_index("item_id")
+    read_as_missing = {}
+    if missing_codes is not None and len(missing_codes):
+        for item, group in missing_codes.groupby("item_id", sort=False):
+            read_as_missing[item] = "; ".join(
+                f"{r.code if r.code != '' else '(empty)'}: {r.n} ({r.source})"
+                for r in group.itertuples()
+            )
+    generated = site.settings.get("id") == "generate"
     rows = []
     for column in analysis.columns:
+        entry = {"column": column, "values_zh": "", "values_en": ""}
         if column in table.index:
             row = table.loc[column]
             kind = {
                 "categorical": "demographic code",
                 "likert": "item (reverse-keyed recoded)" if row["reverse"] else "item",
+                "numeric": f"number (valid range {_span(row)})",
             }.get(row["type"], row["type"])
-            rows.append(
-                {
-                    "column": column,
-                    "kind": kind,
-                    "label_zh": row["label_zh"],
-                    "label_en": row["label_en"],
-                    "values_zh": row["values_zh"],
-                    "values_en": row["values_en"],
-                }
+            entry.update(
+                kind=kind,
+                label_zh=row["label_zh"],
+                label_en=row["label_en"],
+                values_zh=row["values_zh"] if row["type"] != "numeric" else "",
+                values_en=row["values_en"] if row["type"] != "numeric" else "",
+            )
+        elif column in codebook.bands():
+            item, cuts = codebook.bands()[column]
+            entry.update(
+                kind=f"band of {item} (cut points {'; '.join(f'{c:g}' for c in cuts)}; a band "
+                "includes its lower cut)",
+                label_zh=codebook.label(item, "zh"),
+                label_en=codebook.label(item, "en"),
+                values_zh=_labels(codebook.value_labels(column, "zh")),
+                values_en=_labels(codebook.value_labels(column, "en")),
             )
         elif column.startswith("score_"):
             name = column.removeprefix("score_")
-            rows.append(
-                {
-                    "column": column,
-                    "kind": "scale score (mean of items)",
-                    "label_zh": site.codebook.label(name, "zh"),
-                    "label_en": site.codebook.label(name, "en"),
-                    "values_zh": "",
-                    "values_en": "",
-                }
+            entry.update(
+                kind="scale score (mean of items)",
+                label_zh=codebook.label(name, "zh"),
+                label_en=codebook.label(name, "en"),
             )
         elif column.startswith("eri_"):
-            rows.append(
-                {
-                    "column": column,
-                    "kind": "ERI score (policestress.eri)",
-                    "label_zh": "",
-                    "label_en": column,
-                    "values_zh": "",
-                    "values_en": "",
-                }
+            entry.update(kind="ERI score (policestress.eri)", label_zh="", label_en=column)
+        elif generated:
+            entry.update(
+                kind="identifier generated by the chain: row number in the export's file order "
+                "(site.yml id: generate; the export has no respondent-id column)",
+                label_zh="序号（按文件顺序生成）",
+                label_en="respondent number (generated)",
             )
         else:
-            rows.append(
-                {
-                    "column": column,
-                    "kind": "identifier (sequence number of the export)",
-                    "label_zh": "序号",
-                    "label_en": "respondent number",
-                    "values_zh": "",
-                    "values_en": "",
-                }
+            entry.update(
+                kind="identifier (sequence number of the export)",
+                label_zh="序号",
+                label_en="respondent number",
             )
-    return pd.DataFrame(rows)
+        entry["missing_codes"] = read_as_missing.get(column, "")
+        rows.append(entry)
+    columns = ["column", "kind", "label_zh", "label_en", "values_zh", "values_en", "missing_codes"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _span(row: pd.Series) -> str:
+    low = "" if pd.isna(row["min"]) else f"{row['min']:g}"
+    high = "" if pd.isna(row["max"]) else f"{row['max']:g}"
+    return f"{low}-{high}"
+
+
+def _labels(labels: dict[int, str]) -> str:
+    return ";".join(f"{code}={label}" for code, label in labels.items())

@@ -17,25 +17,40 @@ from pathlib import Path
 
 import pandas as pd
 
-from policestress.config import SiteConfig, load_site
+from policestress.config import CODED_TYPES, GENERATED_ID, SiteConfig, load_site
 from policestress.survey_io import (
     ExportReadError,
     decode_answers,
+    ignored_columns,
     map_headers,
+    normalize_header,
     read_export,
 )
 
 ROWS_SHOWN = 5
-# Headers or contents that identify a person: never allowed into the analysis.
+# Headers or contents that identify a person: never allowed into the analysis. "ip" counts
+# when no Latin letter touches it ("来自IP", "IP地址", "ip", "IP address"; not "zip", "tip").
 IDENTIFIER_HEADER = re.compile(
-    r"姓名|名字|身份证|证件号|手机|电话|联系方式|警号|住址|\bname\b|id.?card|phone|mobile|e-?mail|address|\bip\b|来自IP",
+    r"姓名|名字|身份证|证件号|手机|电话|联系方式|警号|住址|IP地址|"
+    r"\bname\b|id.?card|phone|mobile|e-?mail|address|(?<![a-z])ip(?:v[46])?(?![a-z])",
     re.IGNORECASE,
 )
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_HEX = r"[0-9a-f]{1,4}"
 IDENTIFIER_VALUE = {
     "ID-card number": re.compile(r"^\d{17}[\dXx]$"),
     "mobile phone number": re.compile(r"^(?:\+?86)?1[3-9]\d{9}$"),
     "e-mail address": re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"),
+    # platforms add the place after the address: "113.200.1.2(陕西-西安)"
+    "IP address": re.compile(
+        rf"^(?:{_OCTET}\.){{3}}{_OCTET}(?![\d.])"
+        rf"|^(?:{_HEX}:){{7}}{_HEX}(?![0-9a-f:])"
+        rf"|^(?:{_HEX}(?::{_HEX})*)?::(?:{_HEX}(?::{_HEX})*)?(?![0-9a-f:])",
+        re.IGNORECASE,
+    ),
 }
+# Item types whose answers are checked as numbers (codes or quantities).
+ANSWER_TYPES = (*CODED_TYPES, "numeric")
 
 
 class ValidationError(ValueError):
@@ -61,11 +76,19 @@ class Problem:
         return f"{self.severity.upper()} [{self.rule}] {where}: {self.message}"
 
 
+MISSING_COLUMNS = ["item_id", "header", "code", "source", "n"]
+
+
 @dataclass
 class ValidationReport:
     file: Path
     problems: list[Problem]
     data: pd.DataFrame | None  # item-id columns, numeric where the codebook says so
+    # the codes read as missing: item_id, header, code, source, n (cells of the export)
+    missing_codes: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=MISSING_COLUMNS)
+    )
+    dropped_columns: list[str] = field(default_factory=list)  # ignore_columns found and dropped
 
     @property
     def errors(self) -> list[Problem]:
@@ -105,9 +128,62 @@ class ValidationReport:
             )
 
 
-def _file_rows(index: pd.Index) -> list[int]:
-    """Row numbers as a spreadsheet shows them: header = row 1, first answer = row 2."""
-    return [int(i) + 2 for i in index]
+def _file_rows(index: pd.Index, header_row: int = 1) -> list[int]:
+    """Row numbers as a spreadsheet shows them: the first answer is the row below the header."""
+    return [int(i) + header_row + 1 for i in index]
+
+
+def _is_number(value: object) -> bool:
+    return not isinstance(value, bool) and pd.notna(pd.to_numeric(str(value), errors="coerce"))
+
+
+def read_missing_codes(
+    data: pd.DataFrame, site: SiteConfig, headers: dict[str, str], user_missing: dict
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Blank the cells that hold a missing-value code; count them by item, code and source.
+
+    Codes come from site.yml ``missing_values`` (every item), the codebook's ``missing``
+    column (that item) and the SPSS file's user-missing values (that variable). A cell
+    matches a code as text (``NA``) or as a number (``-99`` matches ``-99.0``). The
+    respondent id is never recoded.
+    """
+    out = data.copy()
+    site_codes = [str(c).strip() for c in site.settings.get("missing_values", None) or []]
+    types = site.codebook.table.set_index("item_id")["type"]
+    counts = []
+    for item in out.columns:
+        if types[item] == "id":
+            continue
+        text = out[item].astype(str).str.strip()
+        number = pd.to_numeric(text.where(text != ""), errors="coerce")
+        sources = [(c, "site.yml missing_values") for c in site_codes]
+        sources += [(c, "codebook missing") for c in site.codebook.missing_codes(item)]
+        hit_any = pd.Series(False, index=out.index)
+        for code, source in sources:
+            hit = (text == code) | (number == float(code) if _is_number(code) else False)
+            hit &= ~hit_any
+            if hit.any():
+                counts.append((item, headers.get(item, item), code, source, int(hit.sum())))
+                hit_any |= hit
+        for low, high in user_missing.get(headers.get(item, ""), []):
+            if _is_number(low) and _is_number(high):
+                hit = (number >= float(low)) & (number <= float(high))
+                code = (
+                    f"{float(low):g}"
+                    if float(low) == float(high)
+                    else f"{float(low):g} to {float(high):g}"
+                )
+            else:
+                hit = text == str(low).strip()
+                code = str(low)
+            hit &= ~hit_any
+            if hit.any():
+                counts.append(
+                    (item, headers.get(item, item), code, "SPSS user-missing", int(hit.sum()))
+                )
+                hit_any |= hit
+        out.loc[hit_any, item] = ""
+    return out, pd.DataFrame(counts, columns=MISSING_COLUMNS)
 
 
 def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationReport:
@@ -120,33 +196,69 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
     []
     """
     path = Path(path or site.raw_file)
+    header_row = site.settings.get("header_row", 1)
     try:
         export = read_export(
             path,
             site.settings.get("raw_format", "auto"),
             site.settings.get("sheet", 0),
             site.settings.get("encoding", "auto"),
+            header_row,
         )
     except ExportReadError as error:
         return ValidationReport(path, [Problem("error", "readable", str(error))], None)
+    header_row = export.attrs.get("header_row", 1)
+    user_missing = export.attrs.get("user_missing", {})
     if export.shape[0] == 0:
         return ValidationReport(
             path, [Problem("error", "not_empty", "the export has a header but no answers")], None
         )
 
+    def rows(index: pd.Index) -> list[int]:
+        return _file_rows(index, header_row)
+
     problems: list[Problem] = []
-    for column in export.columns:
+    # ignore_columns are dropped before any check: they never reach a rule, a table or a file
+    ignore = ignored_columns(site)
+    dropped = [c for c in dict.fromkeys(export.columns) if c in ignore]
+    export = export.loc[:, [c not in ignore for c in export.columns]]
+    codebook_headers = {
+        normalize_header(h): i
+        for h, i in zip(site.codebook.table["header"], site.codebook.table["item_id"], strict=True)
+    }
+    for column in sorted(ignore & set(codebook_headers)):
+        problems.append(
+            Problem(
+                "error",
+                "ignore_columns",
+                f"listed under ignore_columns in site.yml and also a codebook column "
+                f"({codebook_headers[column]}): remove it from one of the two",
+                column,
+            )
+        )
+    for column in sorted({c for c in export.columns if list(export.columns).count(c) > 1}):
+        problems.append(
+            Problem(
+                "error",
+                "unique_headers",
+                f"{list(export.columns).count(column)} columns have this header: rename them "
+                "in the export (or the codebook cannot tell them apart)",
+                column,
+            )
+        )
+    for position, column in enumerate(export.columns):
         if IDENTIFIER_HEADER.search(column):
             problems.append(
                 Problem(
                     "error",
                     "no_identifiers",
-                    "column looks like a personal identifier: remove it from the export (or list it under ignore_columns only if it is empty)",
+                    "column looks like a personal identifier: list it under ignore_columns in "
+                    "site.yml (the chain then drops it before any check) or remove it from the export",
                     column,
                 )
             )
             continue
-        values = export[column].astype(str).str.strip()
+        values = export.iloc[:, position].astype(str).str.strip()
         # every identifier pattern is at least 6 characters long: skip the short answer codes
         values = values[values.str.len() >= 6]
         for kind, pattern in IDENTIFIER_VALUE.items():
@@ -156,17 +268,15 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
                     Problem(
                         "error",
                         "no_identifiers",
-                        f"cells look like a {kind}: personal identifiers must not be in the export",
+                        f"cells look like a {kind}: personal identifiers must not reach the "
+                        "analysis; list the column under ignore_columns in site.yml (it is then "
+                        "dropped before any check) or remove it from the export",
                         column,
-                        _file_rows(hits),
+                        rows(hits),
                     )
                 )
 
     mapping = map_headers(export, site)
-    for header in mapping.duplicated:
-        problems.append(
-            Problem("error", "unique_headers", "the header appears more than once", header)
-        )
     for header in mapping.missing:
         problems.append(
             Problem(
@@ -177,7 +287,9 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
             )
         )
     for header in mapping.unknown:
-        if not any(p.column == header and p.rule == "no_identifiers" for p in problems):
+        if not any(
+            p.column == header and p.rule in ("no_identifiers", "unique_headers") for p in problems
+        ):
             problems.append(
                 Problem(
                     "error",
@@ -188,42 +300,101 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
             )
 
     table = site.codebook.table.set_index("item_id")
-    data = decode_answers(mapping.data, site)
+    site_codes = site.settings.get("missing_values", None) or []
+    if not isinstance(site_codes, list):
+        problems.append(
+            Problem(
+                "error",
+                "missing_values",
+                f'site.yml missing_values must be a list of codes, e.g. ["NA", -99]; got {site_codes!r}',
+            )
+        )
+        site_codes = []
+    for code in site_codes:
+        if not _is_number(code):
+            continue
+        inside = table[
+            table["type"].isin(ANSWER_TYPES)
+            & (table["min"] <= float(code))
+            & (table["max"] >= float(code))
+        ]
+        if len(inside):
+            problems.append(
+                Problem(
+                    "error",
+                    "missing_values",
+                    f"site.yml missing_values code {code} is a valid answer of "
+                    f"{', '.join(inside.index[:5])} (range {inside['min'].iloc[0]}-{inside['max'].iloc[0]}): "
+                    "drop it from missing_values and declare it per item in the codebook's `missing` column",
+                )
+            )
+    if any(p.rule == "missing_values" for p in problems):
+        site_codes = []
+    cleaned, missing_codes = read_missing_codes(
+        mapping.data, _with_codes(site, site_codes), mapping.headers, user_missing
+    )
+    data = decode_answers(cleaned, site)
     for item in data.columns:
         row = table.loc[item]
-        label = f"'{row['header']}' ({item})"
-        if row["type"] not in ("likert", "categorical", "attention"):
+        label = f"'{mapping.headers.get(item, row['header'])}' ({item})"
+        if row["type"] not in ANSWER_TYPES:
             continue
         text = data[item].astype(str).str.strip()
         numeric = pd.to_numeric(text.where(text != ""), errors="coerce")
         not_numeric = text.index[(text != "") & numeric.isna()]
         if len(not_numeric):
             examples = ", ".join(repr(v) for v in text[not_numeric].unique()[:3])
+            what = (
+                "numbers" if row["type"] == "numeric" else "codes nor value labels of the codebook"
+            )
             problems.append(
                 Problem(
                     "error",
                     "numeric",
-                    f"answers that are neither codes nor value labels of the codebook: {examples}",
+                    f"answers that are neither {what}: {examples}"
+                    + (
+                        ""
+                        if site_codes or row["missing"]
+                        else "; if they mean 'no answer', list them under missing_values in site.yml"
+                    ),
                     label,
-                    _file_rows(not_numeric),
+                    rows(not_numeric),
                 )
             )
-        low, high = int(row["min"]), int(row["max"])
-        bad = numeric.index[
-            numeric.notna() & ((numeric < low) | (numeric > high) | (numeric % 1 != 0))
-        ]
+        low, high = row["min"], row["max"]
+        out_of_range = pd.Series(False, index=numeric.index)
+        if pd.notna(low):
+            out_of_range |= numeric < low
+        if pd.notna(high):
+            out_of_range |= numeric > high
+        if row["type"] != "numeric":
+            out_of_range |= numeric % 1 != 0
+        bad = numeric.index[numeric.notna() & out_of_range]
         if len(bad):
-            examples = ", ".join(str(v) for v in numeric[bad].unique()[:3])
+            examples = ", ".join(f"{v:g}" for v in numeric[bad].unique()[:3])
+            span = f"{_bound(low)}-{_bound(high)}"
+            what = "the valid range" if row["type"] == "numeric" else "the valid codes"
             problems.append(
                 Problem(
                     "error",
                     "valid_range",
-                    f"values outside the valid codes {low}-{high}: {examples}",
+                    f"values outside {what} {span}: {examples}",
                     label,
-                    _file_rows(bad),
+                    rows(bad),
                 )
             )
         answered = numeric.dropna()
+        if answered.empty and not len(not_numeric):
+            problems.append(
+                Problem(
+                    "error",
+                    "answered",
+                    "nobody answered this item (every cell is empty or a missing-value code): "
+                    "check the export, or remove the item from the codebook and list the column "
+                    "under ignore_columns",
+                    label,
+                )
+            )
         if row["type"] == "likert" and len(answered) > 1 and answered.nunique() == 1:
             problems.append(
                 Problem(
@@ -235,23 +406,38 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
             )
         data[item] = numeric
 
-    id_items = site.codebook.items(types=("id",))["item_id"].tolist()
-    if id_items and id_items[0] in data.columns:
-        ids = data[id_items[0]].astype(str)
-        repeated = ids.index[ids.duplicated(keep=False) & (ids != "")]
-        if len(repeated):
+    if site.settings.get("id") == "generate":
+        # no respondent-id column: rows are numbered in file order (stated in the outputs)
+        data.insert(0, GENERATED_ID, [str(i) for i in range(1, len(data) + 1)])
+    else:
+        id_items = site.codebook.items(types=("id",))["item_id"].tolist()
+        if not id_items:
             problems.append(
                 Problem(
                     "error",
-                    "unique_ids",
-                    "respondent ids occur more than once",
-                    f"'{table.loc[id_items[0], 'header']}' ({id_items[0]})",
-                    _file_rows(repeated),
+                    "respondent_id",
+                    "the codebook has no row of type 'id': add the export's respondent-number "
+                    "column, or set `id: generate` in site.yml to number the rows in file order",
                 )
             )
+        elif id_items[0] in data.columns:
+            ids = data[id_items[0]].astype(str)
+            repeated = ids.index[ids.duplicated(keep=False) & (ids != "")]
+            if len(repeated):
+                problems.append(
+                    Problem(
+                        "error",
+                        "unique_ids",
+                        "respondent ids occur more than once",
+                        f"'{table.loc[id_items[0], 'header']}' ({id_items[0]})",
+                        rows(repeated),
+                    )
+                )
 
     scored = [
-        i for i in site.codebook.items(types=("likert", "categorical")).item_id if i in data.columns
+        i
+        for i in site.codebook.items(types=("likert", "categorical", "numeric")).item_id
+        if i in data.columns
     ]
     if scored:
         same = data.index[data.duplicated(subset=scored, keep="first")]
@@ -262,9 +448,13 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
                     "duplicate_submissions",
                     "identical answers to every question as an earlier row: the cleaning stage keeps the first",
                     "",
-                    _file_rows(same),
+                    rows(same),
                 )
             )
+    for instrument in ("stress_sources", "eri", "outcome", "relief"):
+        second_order = instrument == "stress_sources"  # the instrument of the second-order models
+        for note in site.codebook.structure_notes(instrument, second_order):
+            problems.append(Problem("warning", "codebook_structure", f"{instrument}: {note}"))
 
     minimum = int(site.get("validation.min_respondents", 100))
     if len(data) < minimum:
@@ -275,7 +465,18 @@ def validate_export(site: SiteConfig, path: Path | None = None) -> ValidationRep
                 f"{len(data)} respondents; the planned factor analyses need at least {minimum} (validation.min_respondents)",
             )
         )
-    return ValidationReport(path, problems, data)
+    return ValidationReport(path, problems, data, missing_codes, dropped)
+
+
+def _bound(value) -> str:
+    return "" if pd.isna(value) else f"{value:g}"
+
+
+def _with_codes(site: SiteConfig, codes: list) -> SiteConfig:
+    """The site with ``missing_values`` replaced by the usable ``codes``."""
+    from dataclasses import replace
+
+    return replace(site, settings={**site.settings, "missing_values": codes})
 
 
 def main(argv: list[str] | None = None) -> int:
