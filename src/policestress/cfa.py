@@ -181,8 +181,11 @@ def site_models(cfg: SiteConfig) -> dict[str, str]:
     ``eri`` instrument.
     """
     book = cfg.codebook
-    eri = book.scales("eri") if book.has_instrument("eri") else None
-    models = codebook_models(book.scales("stress_sources"), book.domains("stress_sources"), eri)
+    # one-item constructs and one-construct domains get no factor (Codebook.structure_notes)
+    eri = book.factor_scales("eri") if book.has_instrument("eri") else None
+    models = codebook_models(
+        book.factor_scales("stress_sources"), book.factor_domains("stress_sources"), eri
+    )
     for name, file in (cfg.get("cfa.models") or {}).items():
         path = Path(cfg.paths.config_dir) / file
         if not path.exists():

@@ -127,6 +127,63 @@ def sample_profile(
     return profile
 
 
+def numeric_profile(
+    data: pd.DataFrame,
+    variables: list[str],
+    variable_labels: dict[str, str] | None = None,
+    min_cell: int = DEFAULT_MIN_CELL,
+) -> pd.DataFrame:
+    """Mean, SD, median, minimum and maximum of numeric variables (age, years of service).
+
+    SD is the sample SD (divisor n - 1). A variable answered by fewer than ``min_cell``
+    respondents gets n only (its statistics blanked, ``suppressed`` True), by the same
+    small-cell rule as the counts of the sample profile.
+
+    Parameters
+    ----------
+    data : DataFrame
+    variables : list of str
+        Numeric columns (``cfg.codebook.numeric()``).
+    variable_labels : dict, optional
+        Variable -> label shown in ``variable_label``.
+    min_cell : int
+        Smallest number of answers whose statistics are published.
+
+    Returns
+    -------
+    DataFrame
+        ``variable, variable_label, n, missing, mean, sd, median, min, max, suppressed``.
+
+    Examples
+    --------
+    >>> d = pd.DataFrame({"age": [25, 31, 40, 52, 38, None]})
+    >>> numeric_profile(d, ["age"])[["n", "missing", "mean", "median", "min", "max"]]
+       n  missing  mean  median   min   max
+    0  5        1  37.2    38.0  25.0  52.0
+    """
+    variable_labels = variable_labels or {}
+    rows = []
+    for var in variables:
+        x = pd.to_numeric(data[var], errors="raise").dropna()
+        shown = len(x) >= min_cell
+        rows.append(
+            {
+                "variable": var,
+                "variable_label": variable_labels.get(var, var),
+                "n": len(x),
+                "missing": int(data[var].isna().sum()),
+                "mean": x.mean() if shown else np.nan,
+                "sd": x.std(ddof=1) if shown else np.nan,
+                "median": x.median() if shown else np.nan,
+                "min": x.min() if shown else np.nan,
+                "max": x.max() if shown else np.nan,
+                "suppressed": not shown,
+            }
+        )
+    columns = ["variable", "variable_label", "n", "missing", "mean", "sd", "median", "min", "max"]
+    return pd.DataFrame(rows, columns=[*columns, "suppressed"])
+
+
 def suppress_small_cells(
     table: pd.DataFrame,
     threshold: int = DEFAULT_MIN_CELL,

@@ -1026,7 +1026,7 @@ def default_model(codebook, instrument: str = "stress_sources") -> dict:
     >>> sorted(default_model(load_site("w-subbureau-sim").codebook))[:2]
     ['accountability', 'danger']
     """
-    domains = codebook.domains(instrument)
-    if all(len(constructs) >= 3 for constructs in domains.values()):
+    domains = codebook.factor_domains(instrument)
+    if domains and all(len(constructs) >= 3 for constructs in domains.values()):
         return domain_score_model(domains)
-    return codebook.scales(instrument)
+    return codebook.factor_scales(instrument)
