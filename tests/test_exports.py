@@ -154,13 +154,17 @@ def test_the_small_site_passes(tmp_path):
 # ------------------------------------------------------------------- 1. missing values
 
 
-def test_na_and_minus_99_codes_are_read_as_missing_and_counted(tmp_path):
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_na_and_minus_99_codes_are_read_as_missing_and_counted(tmp_path, suffix):
     rows = codebook_rows()
     export = simulated_export(rows)
     export.loc[[0, 3, 5], "W1.题目1"] = "NA"
     export.loc[[2], "W1.题目1"] = "-99"
     export.loc[[4, 8], "年龄（岁）"] = "-99"
-    site = make_site(tmp_path, rows, export, missing_values=["NA", "", -99])
+    writer = (lambda f, p: f.to_excel(p, index=False)) if suffix == ".xlsx" else None
+    site = make_site(
+        tmp_path, rows, export, f"export{suffix}", writer, missing_values=["NA", "", -99]
+    )
     report = validate_export(site)
     assert report.errors == [], report.text()
     assert report.data.loc[[0, 2, 3, 5], "W1"].isna().all()

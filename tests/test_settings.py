@@ -168,9 +168,8 @@ def test_nested_keys_and_required_keys_are_checked(tmp_path):
 
 
 def test_values_are_normalised_and_valid_settings_load(tmp_path):
-    make_site(
-        tmp_path, {"eri.ratio_cutoff": 1, "missing_values": ["NA", "", -99], "id": "generate"}
-    )
+    # id: column (this codebook has an id row; `generate` with an id row is a codebook error)
+    make_site(tmp_path, {"eri.ratio_cutoff": 1, "missing_values": ["NA", "", -99], "id": "column"})
     site = load_site("tmp-site", tmp_path)
     assert site.get("eri.ratio_cutoff") == 1.0 and isinstance(site.get("eri.ratio_cutoff"), float)
     assert site.get("missing_values") == ["NA", "", -99]

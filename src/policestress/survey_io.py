@@ -213,7 +213,8 @@ def read_export(
         frame = _read_csv(path, encoding, header_row)
     elif fmt in ("xlsx", "xls"):
         try:
-            grid = pd.read_excel(path, sheet_name=sheet, dtype=object, header=None)
+            # na_filter=False: "NA" and "N/A" stay text, read as missing only when the site says so
+            grid = pd.read_excel(path, sheet_name=sheet, dtype=object, header=None, na_filter=False)
         except (zipfile.BadZipFile, KeyError, OSError, EOFError, ValueError) as error:
             raise ExportReadError(
                 f"{path}: not a readable Excel workbook ({type(error).__name__}: {error}); "
