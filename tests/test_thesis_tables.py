@@ -477,6 +477,29 @@ def test_docx_is_a4_with_seq_captions_and_three_line_rules(tables, tmp_path):
     assert fonts.get(qn("w:ascii")) == "Times New Roman" and fonts.get(qn("w:eastAsia")) == "SimSun"
 
 
+# The order OOXML prescribes for the children of these elements (Word refuses others).
+SCHEMA_ORDER = {
+    "tblPr": "tblStyle tblpPr tblOverlap bidiVisual tblStyleRowBandSize tblStyleColBandSize tblW "
+    "jc tblCellSpacing tblInd tblBorders shd tblLayout tblCellMar tblLook",
+    "tcPr": "cnfStyle tcW gridSpan hMerge vMerge tcBorders shd noWrap tcMar textDirection "
+    "tcFitText vAlign hideMark",
+}
+
+
+def test_docx_table_properties_are_in_schema_order(tidy, codebook, tmp_path):
+    tables = pub.publication_tables(tidy, codebook, "en")
+    # a matrix wide enough for turned headers
+    wide = pd.DataFrame({"Item": ["OCC_WL1"], **{f"Factor {k}": [".50"] for k in range(14)}})
+    tables.append(pub.PublicationTable("wide", 99, "Wide", wide, orientation="landscape"))
+    document = docx.Document(pub.write_docx(tables, tmp_path / "all.docx"))
+    assert docx.Document(tmp_path / "all.docx").tables[-1]._tbl.xpath(".//w:textDirection")
+    for tag, order in SCHEMA_ORDER.items():
+        order = order.split()
+        for element in document.element.body.iter(qn(f"w:{tag}")):
+            children = [child.tag.split("}")[1] for child in element]
+            assert children == sorted(children, key=order.index), children
+
+
 def test_combined_docx_holds_every_table_in_order_with_landscape_sections(tables, tmp_path):
     pub.write_publication_tables(tables, tmp_path)
     document = docx.Document(tmp_path / pub.COMBINED_DOCX)

@@ -92,7 +92,7 @@ import numpy as np
 import pandas as pd
 from docx import Document
 from docx.enum.section import WD_ORIENT, WD_SECTION
-from docx.enum.table import WD_TABLE_ALIGNMENT
+from docx.enum.table import WD_CELL_VERTICAL_ALIGNMENT, WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
@@ -470,9 +470,15 @@ def column_widths_pt(
         cells = max([_text_width(v) for v in body.iloc[:, i]] or [0])
         if align[i] == "l" and text_cap is not None:
             cells = min(cells, text_cap)
-        head_cap = 10 if align[i] == "l" else 6
+        head_cap = 10 if align[i] == "l" else 0 if turned_headers(body) else 6
         out.append(max(cells, min(_text_width(head), head_cap), 2) * em * font_pt + 12)
     return out
+
+
+def turned_headers(body: pd.DataFrame) -> bool:
+    """Whether a matrix is too wide for horizontal headers (the EFA loadings): its number
+    columns then set their headers vertically, in Word and LaTeX."""
+    return body.shape[1] > ROTATE_HEADERS_COLUMNS
 
 
 def table_width(body: pd.DataFrame, align: list[str] | None = None, font_pt: float = 9) -> float:
@@ -1725,11 +1731,22 @@ def _field_run(paragraph, instruction: str, cached: str) -> None:
             run._r.append(element)
 
 
+# Elements that follow the borders in tblPr / tcPr (Word wants the schema's order).
+_AFTER_BORDERS = {
+    "w:tblBorders": ("w:shd", "w:tblLayout", "w:tblCellMar", "w:tblLook"),
+    "w:tcBorders": ("w:shd", "w:noWrap", "w:tcMar", "w:textDirection", "w:tcFitText", "w:vAlign"),
+}
+
+
 def _borders(parent, tag: str, edges: dict[str, int | None]) -> None:
     borders = parent.find(qn(tag))
     if borders is None:
         borders = OxmlElement(tag)
-        parent.append(borders)
+        later = [e for e in parent if e.tag in {qn(t) for t in _AFTER_BORDERS[tag]}]
+        if later:
+            later[0].addprevious(borders)
+        else:
+            parent.append(borders)
     for edge, size in edges.items():
         element = OxmlElement(f"w:{edge}")
         if size is None:
@@ -1781,6 +1798,7 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
         section = doc.add_section(WD_SECTION.NEW_PAGE)
         _set_page(section, landscape)
     font = Pt(9) if small_type(table) else None
+    font_size = font.pt if font is not None else 10.5
     caption = doc.add_paragraph(style="Caption")
     prefix = TITLE_PREFIX[table.language, table.appendix]
     caption.add_run(prefix)
@@ -1804,17 +1822,27 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
         },
     )
     usable = section.page_width - section.left_margin - section.right_margin
-    widths = _widths(table, usable, font.pt if font is not None else 10.5)
+    widths = _widths(table, usable, font_size)
     for column, width in zip(grid.columns, widths, strict=True):
         column.width = width
     align = table.column_align
     n_head = len(headers)
+    turn = turned_headers(table.body)
     for r, (grid_row, values) in enumerate(zip(grid.rows, [*headers, *rows], strict=True)):
         if r < n_head:
             # Header rows repeat on every page of a long table.
             tr_pr = grid_row._tr.get_or_add_trPr()
             repeat = OxmlElement("w:tblHeader")
             tr_pr.append(repeat)
+            if turn and r == n_head - 1:
+                # Turned headers need the row as tall as the longest one (Word does not grow it).
+                longest = max(
+                    _text_width(h) for h, a in zip(values, align, strict=True) if a != "l"
+                )
+                height = OxmlElement("w:trHeight")
+                height.set(qn("w:val"), str(int((longest * 0.6 * font_size + 12) * 20)))  # twips
+                height.set(qn("w:hRule"), "atLeast")
+                tr_pr.append(height)
         cells = grid_row.cells
         for c, (cell, value) in enumerate(zip(cells, values, strict=True)):
             cell.width = widths[c]
@@ -1828,6 +1856,13 @@ def add_to_docx(doc, table: PublicationTable, first: bool = False) -> None:
                 cell._tc.get_or_add_tcPr().append(OxmlElement("w:noWrap"))  # numbers stay whole
             if r == n_head - 1:
                 _borders(cell._tc.get_or_add_tcPr(), "w:tcBorders", {"bottom": THIN_RULE})
+                if turn and align[c] != "l":
+                    direction = OxmlElement("w:textDirection")
+                    direction.set(qn("w:val"), "btLr")  # read bottom to top, as in LaTeX
+                    cell._tc.get_or_add_tcPr().append(direction)
+                    para.alignment = WD_ALIGN_PARAGRAPH.LEFT
+                # after textDirection: python-docx puts vAlign in the schema's place
+                cell.vertical_alignment = WD_CELL_VERTICAL_ALIGNMENT.BOTTOM
             elif r < n_head - 1 and value:
                 # A spanning header gets a thin rule under its span (booktabs' \cmidrule).
                 _borders(cell._tc.get_or_add_tcPr(), "w:tcBorders", {"bottom": THIN_RULE})
@@ -1968,7 +2003,7 @@ def _latex_header(table: PublicationTable) -> list[str]:
         lines.append(" & ".join(cells) + r" \\")
         lines.append(" ".join(rules))
     # A matrix too wide for horizontal headers (the EFA loadings) turns its number headers.
-    turn = len(headers[-1]) > ROTATE_HEADERS_COLUMNS
+    turn = turned_headers(table.body)
     cells = [
         rf"\rotatebox{{90}}{{{latex_escape(h)}}}" if turn and a != "l" else _latex_header_cell(h)
         for h, a in zip(headers[-1], table.column_align, strict=True)
