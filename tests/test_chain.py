@@ -69,7 +69,11 @@ EXPECTED_FIGURES = {
         "group_means_post_type_domains",
     ],
     "efa": ["efa_scree", "efa_loadings", "efa_factor_correlations"],
-    "cfa": ["cfa_path_second_order", "cfa_fit_comparison"],
+    "cfa": [
+        "cfa_path_second_order_structure",
+        "cfa_path_second_order_occupational",
+        "cfa_fit_comparison",
+    ],
     "invariance": ["invariance_latent_means"],
     "eri": ["eri_ratio_distribution", "eri_effort_reward", "eri_prevalence", "eri_odds_ratios"],
     "synthesis": ["synthesis_importance_domains", "synthesis_coefficients_constructs"],
@@ -293,3 +297,36 @@ def test_invalid_export_stops_the_chain(scratch):
     assert "valid_range" in output and "OCC_WL2" in output and "rows 4" in output
     assert not (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
     assert not (scratch / "reports" / SITE / STAGES["validate"]).exists()
+
+
+def test_default_site_figures_are_chinese_and_thesis_sized(scratch):
+    """Every figure the zh default site publishes: no English in its SVG text, 15-16 cm wide."""
+    from PIL import Image
+    from test_plots import english_words
+
+    from policestress.config import load_site
+    from policestress.plots import svg_texts
+
+    item_ids = set(load_site(SITE, root=scratch).codebook.item_ids())
+    svgs = sorted((scratch / "figures" / SITE).glob("*.svg"))
+    assert len(svgs) >= 30
+    for svg in svgs:
+        assert english_words(svg_texts(svg), item_ids) == [], svg.name
+        with Image.open(svg.with_suffix(".png")) as image:
+            assert image.width / 300 * 2.54 <= 16.0, svg.name
+
+
+def test_default_site_report_is_small_with_downloads_and_pdf(scratch):
+    import zipfile
+
+    from policestress.report import DOWNLOADS_NAME, PDF_NAME
+
+    folder = scratch / "reports" / SITE
+    html = folder / "report.html"
+    assert html.stat().st_size < 5_000_000
+    with zipfile.ZipFile(folder / DOWNLOADS_NAME) as archive:
+        names = set(archive.namelist())
+    assert "figures/efa_loadings.png" in names and "figures/efa_loadings.svg" in names
+    assert "thesis/cfa_fit.docx" in names and "tables/cfa_fit.csv" in names
+    # printed by headless Chromium (.ci/run installs it; without it the report stage fails)
+    assert (folder / PDF_NAME).read_bytes()[:5] == b"%PDF-"

@@ -1,9 +1,59 @@
-"""save_figure: PNG and SVG without volatile metadata, and the simulated-data footnote."""
+"""Figures: saved without volatile metadata, at thesis size, in the site's language.
+
+The language check reads the figures back from their SVG files (:func:`svg_texts`): every
+title, axis label, tick label, legend and note of a Chinese site's figure must be Chinese,
+apart from statistical symbols, a few names and the codebook's item ids.
+"""
+
+import re
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
 
+from policestress import descriptives, efa, eri, groups
 from policestress.config import load_site
-from policestress.plots import SIMULATED_FOOTNOTE, save_figure
+from policestress.plots import (
+    SIMULATED_FOOTNOTE,
+    FigureSizeError,
+    save_figure,
+    svg_texts,
+)
+from policestress.plots import cfa as cfa_plots
+from policestress.plots import descriptives as dplots
+from policestress.plots import efa as efa_plots
+from policestress.plots import eri as eri_plots
+from policestress.plots import invariance as inv_plots
+from policestress.plots import synthesis as syn_plots
+from policestress.plots.style import MAX_WIDTH_CM, MIN_FONT_PT, new_figure, print_problems
+from policestress.plots.text import TEXT, model_label
+
+# Latin words a Chinese figure may hold: statistical symbols and abbreviations, and names.
+ALLOWED_LATIN = {
+    "CFI", "TLI", "RMSEA", "SRMR", "CI", "ER", "KMO", "OR", "SD", "df",
+    "Kaiser", "Wilson", "Welch", "Holm", "BH", "Bonferroni", "Chen",
+}  # fmt: skip
+
+
+def english_words(texts: list[str], item_ids: set[str]) -> list[str]:
+    """Latin words of two or more letters that are neither allowed symbols nor item ids."""
+    found = []
+    for text in texts:
+        text = text.replace(SIMULATED_FOOTNOTE, "")
+        for word in re.findall(r"[A-Za-z][A-Za-z0-9_]*", text):
+            if len(word) > 1 and word not in ALLOWED_LATIN and word not in item_ids:
+                found.append(f"{word!r} in {text!r}")
+    return found
+
+
+def test_english_words_catches_english():
+    assert english_words(["Parallel analysis"], set()) == [
+        "'Parallel' in 'Parallel analysis'",
+        "'analysis' in 'Parallel analysis'",
+    ]
+    assert english_words(["特征值", "RMSEA（90% CI）", "OCC_WL1", "n = 3"], {"OCC_WL1"}) == []
 
 
 def test_figures_of_a_simulated_site_carry_a_footnote(tmp_path):
@@ -13,6 +63,7 @@ def test_figures_of_a_simulated_site_carry_a_footnote(tmp_path):
     png, svg = save_figure(fig, tmp_path, "line", close=False)
     assert [t.get_text() for t in fig.texts] == [SIMULATED_FOOTNOTE]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and svg.exists()
+    assert SIMULATED_FOOTNOTE in svg_texts(svg)
     plt.close(fig)
 
 
@@ -27,3 +78,138 @@ def test_same_figure_same_bytes(tmp_path):
     assert svg_a.read_bytes() == svg_b.read_bytes()
     assert b"Software" not in png_a.read_bytes()
     assert b"<dc:date>" not in svg_a.read_bytes()
+
+
+def test_save_figure_refuses_small_text_and_wide_figures(tmp_path):
+    fig, ax = new_figure(5)
+    ax.set_title("small", fontsize=6)
+    with pytest.raises(FigureSizeError, match="'small' is 6 pt"):
+        save_figure(fig, tmp_path, "small")
+    fig, ax = plt.subplots(figsize=(10, 3))  # 25 cm
+    ax.plot([1, 2])
+    with pytest.raises(FigureSizeError, match="cm wide"):
+        save_figure(fig, tmp_path, "wide")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.fixture(scope="module")
+def zh_figures(default_site_analysis, tmp_path_factory):
+    """Every figure function drawn in Chinese on the default (zh) site, saved to SVG and PNG."""
+    cfg = load_site("y-subbureau-sim")
+    assert cfg.language == "zh"
+    lang, cb, data = "zh", cfg.codebook, default_site_analysis
+    folder = tmp_path_factory.mktemp("zh_figures")
+    scales = cb.scales("stress_sources")
+    domains = cb.domains("stress_sources")
+    label = {name: cb.label(name, lang) for name in [*scales, *domains, *cfg.grouping]}
+    items = cb.item_ids("stress_sources")
+    first = next(iter(domains))
+    figures = {}
+
+    sets = {c: scales[c] for c in domains[first]}
+    figures["likert"] = dplots.likert_diverging(
+        data, sets, cb.value_labels(items[0], lang),
+        {i: cb.label(i, lang) for i in items}, label, title=label[first], language=lang,
+    )  # fmt: skip
+    cols = [f"score_{c}" for c in scales]
+    score_labels = {f"score_{c}": label[c] for c in scales}
+    figures["distributions"] = dplots.score_distributions(data, cols, score_labels, language=lang)
+    corr = descriptives.score_correlations(data, cols)
+    figures["correlations"] = dplots.correlation_heatmap(corr, cols, score_labels, language=lang)
+    grouping = cfg.grouping[0]
+    value_labels = {grouping: cb.value_labels(grouping, lang)}
+    means = groups.group_means(data, cols, [grouping], value_labels=value_labels)
+    comparisons = groups.group_comparisons(data, cols, [grouping])
+    figures["groups"] = dplots.group_differences(
+        means, grouping, cols, score_labels, comparisons, title=label[grouping], language=lang
+    )
+
+    x = efa.complete_cases(data, items)
+    pa = efa.parallel_analysis(x, n_iter=20, seed=1, progress=False)
+    figures["scree"] = efa_plots.scree_plot(pa, language=lang)
+    result = efa.efa(x, len(scales))
+    names = efa_plots.factor_names(result.loadings, scales, label)
+    figures["loadings"] = efa_plots.loading_heatmap(result, factor_labels=names, language=lang)
+    figures["factor_correlations"] = efa_plots.factor_correlation_plot(result, names, language=lang)
+
+    # CFA figures from the model's structure (the values do not matter for their texts).
+    rows = [(c, "=~", i, 0.7) for c, its in scales.items() for i in its]
+    rows += [(d, "=~", c, 0.8) for d, cs in domains.items() for c in cs]
+    rows += [(i, "~~", i, 0.51) for its in scales.values() for i in its]
+    rows += [(a, "~~", b, 0.4) for k, a in enumerate(domains) for b in list(domains)[k + 1 :]]
+    estimates = pd.DataFrame(rows, columns=["lhs", "op", "rhs", "std_all"])
+    parts = {d: [d, *cs] for d, cs in domains.items()}
+    diagrams = cfa_plots.path_diagrams(
+        estimates, model_label("second_order", lang), parts, label, language=lang
+    )
+    assert set(diagrams) == {*domains, "structure"}  # 46 items: one diagram per domain
+    figures.update({f"path_{k}": v for k, v in diagrams.items()})
+    fit = pd.DataFrame({"model": ["one_factor", "second_order"], "cfi": [0.4, 0.97],
+                        "tli": [0.35, 0.96], "rmsea": [0.1, 0.02], "rmsea_ci_low": [0.09, 0.01],
+                        "rmsea_ci_high": [0.11, 0.03], "srmr": [0.1, 0.05]})  # fmt: skip
+    figures["fit"] = cfa_plots.fit_comparison(fit, language=lang)
+
+    latent = pd.DataFrame({"group_var": grouping, "factor": list(domains), "group": 2,
+                           "reference": 1, "n": 100, "n_reference": 120, "diff": 0.1,
+                           "ci_low": -0.1, "ci_high": 0.3})  # fmt: skip
+    figures["latent_means"] = inv_plots.plot_latent_means(
+        latent, label, {grouping: value_labels[grouping]}, {grouping: label[grouping]},
+        language=lang,
+    )  # fmt: skip
+
+    figures["ratio"] = eri_plots.plot_ratio_distribution(data, language=lang)
+    figures["effort_reward"] = eri_plots.plot_effort_reward(data, c=6 / 11, language=lang)
+    prev = eri.prevalence(data, [grouping], labels=value_labels)
+    figures["prevalence"] = eri_plots.plot_prevalence(prev, label, language=lang)
+    odds = eri.eri_logistic(data)
+    figures["odds"] = eri_plots.plot_odds_ratios(odds, language=lang)
+
+    ranking = pd.DataFrame({"label": [label[d] for d in domains], "weight": 0.1,
+                            "ci_low": 0.05, "ci_high": 0.15, "rank": range(1, len(domains) + 1),
+                            "rank_ci_low": 1, "rank_ci_high": 2, "method": "dominance"})  # fmt: skip
+    figures["importance"] = syn_plots.plot_importance(ranking, language=lang)
+    regression = pd.DataFrame({"predictor": list(domains), "beta": 0.2, "ci_low": 0.1,
+                               "ci_high": 0.3, "r2": 0.4, "n": 300})  # fmt: skip
+    figures["coefficients"] = syn_plots.plot_coefficients(regression, label, language=lang)
+
+    problems = {name: print_problems(fig) for name, fig in figures.items()}
+    saved = {name: save_figure(fig, folder, name) for name, fig in figures.items()}
+    return saved, problems, set(cb.item_ids())
+
+
+def test_zh_site_figures_have_no_english_text(zh_figures):
+    saved, _, item_ids = zh_figures
+    for name, (_, svg) in saved.items():
+        texts = svg_texts(svg)
+        assert texts, name
+        assert english_words(texts, item_ids) == [], name
+
+
+def test_zh_figures_fit_the_text_width_with_8_pt_text(zh_figures):
+    saved, problems, _ = zh_figures
+    assert problems == {name: [] for name in saved}  # text >= 8 pt, width <= 16 cm
+    for name, (png, _) in saved.items():
+        with Image.open(png) as image:
+            width_cm = image.width / 300 * 2.54
+            assert image.info["dpi"] == pytest.approx((300, 300), abs=0.1), name
+        assert 12.0 <= width_cm <= MAX_WIDTH_CM, (name, width_cm)
+
+
+def test_every_figure_text_key_exists_in_both_languages():
+    assert set(TEXT["en"]) == set(TEXT["zh"])
+    assert MIN_FONT_PT == 8.0
+
+
+def test_factor_names_follow_the_codebook_constructs():
+    loadings = pd.DataFrame(
+        {"MR1": [0.1, 0.1, 0.8, 0.7], "MR2": [0.7, 0.6, 0.1, 0.2], "MR3": [0.0, 0.1, 0.1, 0.1]},
+        index=["a1", "a2", "b1", "b2"],
+    )
+    names = efa_plots.factor_names(loadings, {"a": ["a1", "a2"], "b": ["b1", "b2"]}, {"a": "甲"})
+    assert names == {"MR1": "b", "MR2": "甲", "MR3": "MR3"}
+
+
+def test_path_diagram_of_a_small_model_is_one_figure():
+    est = pd.DataFrame({"lhs": ["f"] * 3, "op": ["=~"] * 3, "rhs": ["x1", "x2", "x3"],
+                        "std_all": [0.8, 0.7, np.nan]})  # fmt: skip
+    assert list(cfa_plots.path_diagrams(est, "m", {"d": ["f"]})) == [""]

@@ -30,16 +30,20 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
-import os
+import re
 import shutil
 import subprocess
+import zipfile
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 import pandas as pd
+from PIL import Image
 
+from policestress import interpret
 from policestress.config import Codebook, SiteConfig
 from policestress.paths import SitePaths
 from policestress.provenance import git_commit, package_versions, sha256
@@ -47,7 +51,18 @@ from policestress.stages import MANIFEST_DIR, STAGES
 from policestress.thesis_tables import caption, caption_order, format_table, label_table
 
 REPORT_NAME = "report.html"
+PDF_NAME = "report.pdf"
+# Everything the report offers for download that is too large to embed: figures at print
+# resolution (PNG 300 dpi, SVG) and the thesis tables (.docx, .tex). It lies beside the
+# report and is linked by its bare name, so the link works wherever the two are moved together.
+DOWNLOADS_NAME = "report_files.zip"
 THESIS_DIR = "thesis"
+# Figures are embedded at screen resolution (the report's column is at most 900 px wide)
+# with a 128-colour palette: matplotlib's flat colours survive it, the page stays small.
+SCREEN_WIDTH_PX = 900
+SCREEN_COLOURS = 128
+# A fixed date for every zip member and the PDF: reruns give identical bytes.
+FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Packages whose versions the report records, in this order (missing ones are skipped).
 FIGURE_SUFFIXES = (".png", ".svg")
 
@@ -82,9 +97,21 @@ TEXT = {
         "thesis_tables": "Thesis tables (Word and LaTeX)",
         "thesis_tables_text": (
             "Every table above as a three-line table in Word (.docx) and LaTeX (booktabs), "
-            "labels in the report's language."
+            "labels in the report's language; the files are in {name}."
         ),
         "provenance": "Provenance and software",
+        "list_of_tables": "List of tables",
+        "list_of_figures": "List of figures",
+        "interpretation": "In brief",
+        "downloads": "Downloads",
+        "downloads_text": (
+            "Figures at print resolution (PNG 300 dpi and SVG), every table as CSV and the "
+            "thesis tables (Word, LaTeX) are in {name}, the zip file beside this report: keep "
+            "the two together when moving the report. Each table's CSV is also embedded in "
+            "this page (link under the table)."
+        ),
+        "csv": "CSV",
+        "in_zip": "print files in the zip",
         "software": "Software versions",
         "package": "Package",
         "version": "Version",
@@ -114,8 +141,22 @@ TEXT = {
         "other_files": "本阶段的其他文件",
         "not_run": "该阶段尚未运行。",
         "thesis_tables": "论文用表格（Word 与 LaTeX）",
-        "thesis_tables_text": "上述每个表格均另存为 Word（.docx）和 LaTeX（booktabs）三线表，标签语言与本报告一致。",
+        "thesis_tables_text": (
+            "上述每个表格均另存为 Word（.docx）和 LaTeX（booktabs）三线表，标签语言与本报告一致；"
+            "文件在 {name} 中。"
+        ),
         "provenance": "数据来源与软件版本",
+        "list_of_tables": "表目录",
+        "list_of_figures": "图目录",
+        "interpretation": "结果概要",
+        "downloads": "下载",
+        "downloads_text": (
+            "印刷分辨率的图（PNG 300 dpi 与 SVG）、所有表格的 CSV 以及论文用表格（Word、LaTeX）"
+            "均在本报告旁的压缩包 {name} 中：移动报告时请将二者放在一起。每个表格的 CSV "
+            "也已嵌入本页（见表下链接）。"
+        ),
+        "csv": "CSV",
+        "in_zip": "压缩包中的印刷文件",
         "software": "软件版本",
         "package": "软件包",
         "version": "版本",
@@ -229,8 +270,34 @@ def table_html(
     return table, len(shown), len(raw)
 
 
-def _relative_href(target: Path, start: Path) -> str:
-    return Path(os.path.relpath(target, start)).as_posix()
+def data_uri(data: bytes, mime: str) -> str:
+    """``data:<mime>;base64,...``: a download that lives inside the page.
+
+    Examples
+    --------
+    >>> data_uri(b"a,b\\n", "text/csv")
+    'data:text/csv;base64,YSxiXG4='
+    """
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def screen_png(path: Path, width: int = SCREEN_WIDTH_PX, colours: int = SCREEN_COLOURS) -> bytes:
+    """The figure at screen resolution: ``width`` pixels wide (never enlarged), palette PNG.
+
+    The 300-dpi file stays the one to print (it is in the downloads); this copy is for the
+    page only, about a tenth of its bytes. Same input, same bytes.
+    """
+    with Image.open(path) as image:
+        image = image.convert("RGB")
+        if image.width > width:
+            height = round(image.height * width / image.width)
+            image = image.resize((width, height), Image.Resampling.LANCZOS)
+        image = image.quantize(
+            colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+        )
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def _svg_inline(path: Path) -> str:
@@ -238,14 +305,61 @@ def _svg_inline(path: Path) -> str:
     return text[text.index("<svg") :]
 
 
+def _read_table(base: Path, rows: pd.DataFrame, stem: str) -> pd.DataFrame | None:
+    hit = rows[(rows["kind"] == "table") & (rows["stem"] == stem)]
+    return pd.read_csv(base / hit["path"].iloc[0], encoding="utf-8") if len(hit) else None
+
+
+def stage_interpretation(stage: str, cfg: SiteConfig, rows: pd.DataFrame, language: str) -> str:
+    """The short interpretation of a stage (:mod:`policestress.interpret`) from its tables.
+
+    Empty when the stage published none of the tables its text is written from (a site
+    without ERI items has no ERI text).
+    """
+    from policestress.plots.text import MODEL_LABELS
+
+    base = cfg.paths.base
+
+    def table(stem: str) -> pd.DataFrame | None:
+        return _read_table(base, rows, stem)
+
+    labels = {v: cfg.codebook.label(v, language) for v in cfg.grouping}
+    if stage == "validate" and (flow := table("exclusion_flow")) is not None:
+        return interpret.validation_text(flow, language)
+    if stage == "descriptives" and (rel := table("reliability")) is not None:
+        return interpret.reliability_text(rel, language)
+    if stage == "efa" and (ad := table("efa_adequacy")) is not None:
+        variance = table("efa_variance")
+        if variance is None:
+            raise FileNotFoundError(
+                "the efa stage published efa_adequacy.csv without efa_variance.csv"
+            )
+        return interpret.efa_text(ad, variance, language)
+    if stage == "cfa" and (fit := table("cfa_fit")) is not None:
+        chosen = cfg.get("cfa.chosen_model", "second_order")
+        return interpret.cfa_text(fit, chosen, MODEL_LABELS[language], language)
+    if stage == "invariance" and (inv := table("invariance")) is not None:
+        return interpret.invariance_text(inv, labels, language)
+    if stage == "eri" and (prev := table("eri_prevalence")) is not None:
+        cutoff = float(cfg.get("eri.ratio_cutoff", 1.0))
+        return interpret.eri_text(prev, table("eri_odds_ratios"), cutoff, language)
+    if stage == "synthesis" and (ranking := table("synthesis_ranking")) is not None:
+        return interpret.synthesis_text(ranking, language)
+    return ""
+
+
 def build_sections(
     cfg: SiteConfig, published: pd.DataFrame, language: str, max_rows: int, digits: int = 3
 ) -> list[dict]:
-    """One dict per analysis stage with its numbered tables and figures and other files."""
+    """One dict per analysis stage with its interpretation, numbered tables and figures.
+
+    Tables carry their CSV as a ``data:`` URI (a download that survives moving the report);
+    figures are embedded once, at screen resolution (:func:`screen_png`), or inlined when
+    only an SVG exists; their print files are named as members of :data:`DOWNLOADS_NAME`.
+    """
     base = cfg.paths.base
-    report_dir = cfg.paths.final_dir("reports")
-    t = TEXT[language]
     table_no = figure_no = 0
+    t = TEXT[language]
     sections = []
     for stage in STAGES:
         if stage == "report":
@@ -257,7 +371,6 @@ def build_sections(
         items, others, seen_figures = [], [], set()
         for row in rows.itertuples():
             file = base / row.path
-            href = _relative_href(file, report_dir)
             if row.kind == "table":
                 table_no += 1
                 table, shown, total = table_html(file, cfg.codebook, language, max_rows, digits)
@@ -269,7 +382,8 @@ def build_sections(
                         "caption": caption(row.stem, "table", language, cfg.codebook),
                         "html": table,
                         "path": row.path,
-                        "href": href,
+                        "name": file.name,
+                        "href": data_uri(file.read_bytes(), "text/csv"),
                         "n_rows": total,
                         "truncated": t["truncated"].format(shown=shown, total=total)
                         if shown < total
@@ -290,28 +404,24 @@ def build_sections(
                     "caption": caption(row.stem, "figure", language, cfg.codebook),
                     "png": "",
                     "svg": "",
-                    "files": [
-                        {"path": p, "href": _relative_href(base / p, report_dir)}
-                        for p in files["path"]
-                    ],
+                    "files": [{"path": p, "name": Path(p).name} for p in files["path"]],
                 }
                 if len(png):
-                    # The 300-dpi file as it is: downscaling with antialiasing makes the PNG
-                    # larger, not smaller (matplotlib's flat colours compress well).
-                    item["png"] = base64.b64encode(
-                        (base / png["path"].iloc[0]).read_bytes()
-                    ).decode()
+                    item["png"] = data_uri(screen_png(base / png["path"].iloc[0]), "image/png")
                 else:
                     item["svg"] = _svg_inline(file)
                 items.append(item)
             else:
-                others.append({"path": row.path, "href": href, "sha256": sha256(file)})
+                others.append({"path": row.path, "sha256": sha256(file)})
         sections.append(
             {
                 "id": f"stage-{stage}",
                 "stage": stage,
                 "ran": not rows.empty,
                 "title": SECTION_TITLES.get(stage, {}).get(language, stage),
+                "interpretation": stage_interpretation(stage, cfg, rows, language)
+                if not rows.empty
+                else "",
                 "items": items,
                 "others": others,
                 "tables": [i for i in items if i["kind"] == "table"],
@@ -319,6 +429,39 @@ def build_sections(
             }
         )
     return sections
+
+
+def _zip_member(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=FIXED_ZIP_DATE)
+    info.external_attr = 0o644 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    archive.writestr(info, data)
+
+
+def write_downloads(
+    cfg: SiteConfig, published: pd.DataFrame, out_dir: Path, thesis_dir: Path | None = None
+) -> Path:
+    """Write :data:`DOWNLOADS_NAME` beside the report: every published figure (PNG 300 dpi,
+    SVG), every published table (CSV), the executed notebooks and the thesis tables, with
+    fixed dates (same bytes on rerun). Members are ``figures/…``, ``tables/…``,
+    ``notebooks/…`` and ``thesis/…``.
+    """
+    base = cfg.paths.base
+    members: dict[str, bytes] = {}
+    for row in published[published["kind"].isin(["figure", "table"])].itertuples():
+        folder = "figures" if row.kind == "figure" else "tables"
+        members[f"{folder}/{Path(row.path).name}"] = (base / row.path).read_bytes()
+    for notebook in sorted(cfg.paths.final_dir("reports").glob("*.ipynb")):
+        members[f"notebooks/{notebook.name}"] = notebook.read_bytes()
+    if thesis_dir is not None and Path(thesis_dir).is_dir():
+        for file in sorted(Path(thesis_dir).iterdir()):
+            if file.is_file():
+                members[f"{THESIS_DIR}/{file.name}"] = file.read_bytes()
+    path = Path(out_dir) / DOWNLOADS_NAME
+    with zipfile.ZipFile(path, "w") as archive:
+        for name in sorted(members):
+            _zip_member(archive, name, members[name])
+    return path
 
 
 def provenance(cfg: SiteConfig) -> list[tuple[str, str]]:
@@ -360,8 +503,9 @@ def build_report(
     max_rows: int = 30,
     thesis_tables: pd.DataFrame | None = None,
     digits: int = 3,
+    thesis_dir: Path | None = None,
 ) -> Path:
-    """Write ``report.html`` for a site from the stage manifests; return its path.
+    """Write ``report.html`` and :data:`DOWNLOADS_NAME` for a site; return the report's path.
 
     Parameters
     ----------
@@ -372,11 +516,14 @@ def build_report(
     language : str, optional
         'zh' or 'en'; default ``cfg.language``.
     max_rows : int
-        Longer tables are cut to this many rows in the HTML (the CSV is linked).
+        Longer tables are cut to this many rows in the HTML (the whole CSV is embedded).
     thesis_tables : DataFrame, optional
         Output of :func:`policestress.thesis_tables.write_thesis_tables`, to list the files.
     digits : int
         Decimals of the numbers in the tables.
+    thesis_dir : Path, optional
+        Folder of the thesis tables, zipped into the downloads; default
+        ``cfg.paths.output_dir("tables") / "thesis"``.
     """
     language = language or cfg.language
     if language not in TEXT:
@@ -384,28 +531,32 @@ def build_report(
     t = dict(TEXT[language])
     model = cfg.settings.get("population_model", "population_model.yml")
     t["simulated_text"] = t["simulated_text"].format(model=f"config/sites/{cfg.name}/{model}")
+    t["downloads_text"] = t["downloads_text"].format(name=DOWNLOADS_NAME)
+    t["thesis_tables_text"] = t["thesis_tables_text"].format(name=DOWNLOADS_NAME)
     published = collect_outputs(cfg.paths)
     analysis = cfg.paths.final_dir("processed") / "analysis.csv"
     n = sum(1 for _ in analysis.open(encoding="utf-8")) - 1 if analysis.is_file() else 0
     report_dir = cfg.paths.final_dir("reports")
-    thesis_dir = cfg.paths.final_dir("tables") / THESIS_DIR
+    thesis_dir = (
+        Path(thesis_dir)
+        if thesis_dir is not None
+        else (cfg.paths.output_dir("tables") / THESIS_DIR)
+    )
     thesis_rows = []
     if thesis_tables is not None:
-        for row in thesis_tables.itertuples():
-            thesis_rows.append(
-                {
-                    "table": row.table,
-                    "docx": row.docx,
-                    "tex": row.tex,
-                    "docx_href": _relative_href(thesis_dir / row.docx, report_dir),
-                    "tex_href": _relative_href(thesis_dir / row.tex, report_dir),
-                }
-            )
+        thesis_rows = [
+            {
+                "table": row.table,
+                "docx": f"{THESIS_DIR}/{row.docx}",
+                "tex": f"{THESIS_DIR}/{row.tex}",
+            }
+            for row in thesis_tables.itertuples()
+        ]
     notebooks = [
-        {"path": p.relative_to(cfg.paths.base).as_posix(), "href": p.name}
-        for p in sorted(report_dir.glob("*.ipynb"))
+        p.relative_to(cfg.paths.base).as_posix() for p in sorted(report_dir.glob("*.ipynb"))
     ]
     site_title = cfg.settings.get(f"title_{language}") or cfg.name
+    sections = build_sections(cfg, published, language, max_rows, digits)
     context = {
         "language": language,
         "title": t["title"],
@@ -413,7 +564,10 @@ def build_report(
         "simulated": cfg.simulated,
         "t": t,
         "css": _load_template("report.css"),
-        "sections": build_sections(cfg, published, language, max_rows, digits),
+        "sections": sections,
+        "all_tables": [i for sec in sections for i in sec["tables"]],
+        "all_figures": [i for sec in sections for i in sec["figures"]],
+        "downloads": DOWNLOADS_NAME,
         "unlisted": unlisted_outputs(cfg.paths, published),
         "thesis_tables": thesis_rows,
         "provenance": provenance(cfg),
@@ -422,6 +576,7 @@ def build_report(
     }
     out_dir = Path(out_dir) if out_dir is not None else cfg.paths.output_dir("reports")
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_downloads(cfg, published, out_dir, thesis_dir)
     path = out_dir / REPORT_NAME
     path.write_text(render_report(context), encoding="utf-8")
     return path
@@ -467,3 +622,55 @@ def screenshot(page: Path, png: Path, width: int = 1200, height: int = 1800) -> 
         timeout=120,
     )
     return png
+
+
+# Chromium writes the time of printing into the PDF's info dictionary; a fixed date of the
+# same length keeps the cross-reference offsets valid and the bytes identical on rerun.
+_PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:[0-9+\-Z':]+\)")
+
+
+def print_pdf(page: Path, pdf: Path) -> Path:
+    """Print the HTML file ``page`` to ``pdf`` with headless Chromium (A4, backgrounds kept).
+
+    Raises
+    ------
+    FileNotFoundError
+        When Chromium is not installed (Debian: ``apt-get install chromium``).
+    """
+    binary = chromium_binary()
+    if binary is None:
+        raise FileNotFoundError(
+            "Chromium not found: apt-get install chromium (it prints the report's PDF), "
+            "or set report.pdf: false in the site's site.yml"
+        )
+    pdf = Path(pdf)
+    pdf.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={pdf}",
+            Path(page).resolve().as_uri(),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    data = pdf.read_bytes()
+
+    def fixed(match: re.Match) -> bytes:
+        # D:YYYYMMDDHHmmSS then the time zone: the 14 digits become 1980-01-01 00:00:00 UTC
+        # and the zone +00'00' (same length, same form).
+        original = match.group(0)
+        head = b"/" + match.group(1) + b" (D:"
+        rest = original[len(head) + 14 : -1]
+        zone = re.sub(rb"[0-9]", b"0", rest).replace(b"-", b"+")
+        return head + b"19800101000000" + zone + b")"
+
+    pdf.write_bytes(_PDF_DATE.sub(fixed, data))
+    return pdf

@@ -1,9 +1,11 @@
 """Figures, one module per statistical topic; :func:`save_figure` writes them all.
 
-Every figure is written as PNG (300 dpi) and SVG with software and date metadata removed,
-so reruns give identical bytes. Figures of a simulated site carry a footnote saying so:
-:func:`policestress.config.load_site` records whether the site is simulated in
-``$POLICESTRESS_SIMULATED``, which :func:`save_figure` reads.
+Every figure is drawn in one style (:mod:`policestress.plots.style`: 15 cm wide, text of
+8-10 pt, the CJK font as fallback) with its texts in the site's language
+(:mod:`policestress.plots.text` and the codebook's labels), and written as PNG (300 dpi) and
+SVG with software and date metadata removed, so reruns give identical bytes. Figures of a
+simulated site carry a footnote saying so: :func:`policestress.config.load_site` records
+whether the site is simulated in ``$POLICESTRESS_SIMULATED``, which :func:`save_figure` reads.
 """
 
 from __future__ import annotations
@@ -16,19 +18,38 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from policestress.fonts import use_cjk_font  # noqa: E402
+from policestress.plots.style import MIN_FONT_PT, apply_style, print_problems  # noqa: E402
 from policestress.timing import output_timer  # noqa: E402
 
-# Chinese labels (and the simulated-data footnote) need a CJK font in every figure.
-use_cjk_font()
-
-# SVG text as paths: files render the same wherever they are opened, and the hash salt fixed
-# so element ids do not change between runs.
-matplotlib.rcParams["svg.fonttype"] = "path"
-matplotlib.rcParams["svg.hashsalt"] = "policestress"
+# One style for every figure, Chinese glyphs included.
+apply_style()
 
 SIMULATED_ENV = "POLICESTRESS_SIMULATED"
-SIMULATED_FOOTNOTE = "SIMULATED DATA · 模拟数据"
+# Bilingual on purpose: whoever reads the figure, in whichever language, sees it.
+SIMULATED_FOOTNOTE = "模拟数据 · SIMULATED DATA"
+
+
+class FigureSizeError(ValueError):
+    """A figure would print wider than 16 cm or with text under 8 pt."""
+
+
+def _add_footnote(fig: plt.Figure, text: str) -> None:
+    """Write ``text`` right-aligned under everything the figure holds (never over a label)."""
+    fig.canvas.draw()
+    # Freeze the layout as drawn: a layout engine run again at saving would move the axes
+    # and legends, not the footnote placed under them.
+    fig.set_layout_engine("none")
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    width, height = fig.get_size_inches()
+    fig.text(
+        min(box.x1, width) / width,
+        (box.y0 - 0.08) / height,
+        text,
+        ha="right",
+        va="top",
+        fontsize=MIN_FONT_PT,
+        color="0.45",
+    )
 
 
 def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) -> list[Path]:
@@ -43,13 +64,20 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
         File name without extension.
     close : bool
         Close the figure after saving (default) to free memory in long notebooks.
+
+    Raises
+    ------
+    FigureSizeError
+        When the figure would print wider than 16 cm or holds text under 8 pt
+        (:func:`policestress.plots.style.print_problems`); nothing is written.
     """
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     if os.environ.get(SIMULATED_ENV) == "1":
-        fig.text(
-            0.995, 0.002, SIMULATED_FOOTNOTE, ha="right", va="bottom", fontsize=7, color="0.45"
-        )
+        _add_footnote(fig, SIMULATED_FOOTNOTE)
+    problems = print_problems(fig)
+    if problems:
+        raise FigureSizeError(f"figure {stem}: " + "; ".join(problems))
+    folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{stem}.png"
     svg = folder / f"{stem}.svg"
     with output_timer():
@@ -58,3 +86,27 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
     if close:
         plt.close(fig)
     return [png, svg]
+
+
+def svg_texts(path: Path) -> list[str]:
+    """Every text of a figure written by :func:`save_figure`, read back from its SVG.
+
+    The SVG draws text as paths (same look wherever it is opened); matplotlib keeps each
+    string as an XML comment before its glyphs, which is what this returns, so a figure's
+    titles, labels and legends can be checked from the file alone.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fig, ax = plt.subplots()
+    >>> _ = ax.set_title("突发事件风险")
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _, svg = save_figure(fig, Path(tmp), "t")
+    ...     "突发事件风险" in svg_texts(svg)
+    True
+    """
+    import html
+    import re
+
+    text = Path(path).read_text(encoding="utf-8")
+    return [html.unescape(s) for s in re.findall(r"<!-- (.*?) -->", text, flags=re.S)]

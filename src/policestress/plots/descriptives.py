@@ -22,13 +22,10 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from policestress.descriptives import significance_stars
+from policestress.plots.style import PALETTE, TEXT_WIDTH_CM, fit_text, new_figure, text_width_cm
+from policestress.plots.text import HOLM_LIKE, figure_text
 
 NEUTRAL_GREY = "#c8c8c8"
-
-
-def _short(text: str, width: int) -> str:
-    text = str(text)
-    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _category_colors(k: int) -> list:
@@ -64,8 +61,8 @@ def likert_diverging(
     item_labels: dict[str, str] | None = None,
     scale_labels: dict[str, str] | None = None,
     title: str | None = None,
-    label_width: int = 28,
-    width: float = 10.0,
+    label_cm: float = 6.0,
+    language: str = "en",
 ) -> plt.Figure:
     """Diverging stacked bars of Likert items, centred on the neutral category, by scale.
 
@@ -88,10 +85,9 @@ def likert_diverging(
         Scale -> panel title.
     title : str, optional
         Figure title.
-    label_width : int
-        Characters of wording kept in the item labels.
-    width : float
-        Figure width in inches.
+    label_cm : float
+        Printed width (cm) the item labels may take; longer wordings are shortened.
+    language : {'en', 'zh'}
 
     Returns
     -------
@@ -103,11 +99,10 @@ def likert_diverging(
     k = len(codes)
     colors = _category_colors(k)
     n_items = [len(items) for items in scales.values()]
-    height = 0.32 * sum(n_items) + 0.45 * len(scales) + 1.4
-    fig, axes = plt.subplots(
-        len(scales),
-        1,
-        figsize=(width, height),
+    height = 0.42 * sum(n_items) + 0.75 * len(scales) + 2.6
+    fig, axes = new_figure(
+        height,
+        nrows=len(scales),
         sharex=True,
         gridspec_kw={"height_ratios": n_items},
         squeeze=False,
@@ -126,13 +121,13 @@ def likert_diverging(
         low_share = pct[:, :mid].sum(axis=1)
         high_share = pct[:, mid + (k % 2) :].sum(axis=1)
         for yi, lo, hi, ls, end in zip(y, low_share, high_share, left_start, start, strict=True):
-            ax.text(ls - 1, yi, f"{lo:.0f}%", ha="right", va="center", fontsize=7)
-            ax.text(end + 1, yi, f"{hi:.0f}%", ha="left", va="center", fontsize=7)
+            ax.text(ls - 1, yi, f"{lo:.0f}%", ha="right", va="center", fontsize=8)
+            ax.text(end + 1, yi, f"{hi:.0f}%", ha="left", va="center", fontsize=8)
         ax.axvline(0, color="black", linewidth=0.6)
         ax.set_yticks(y)
         ax.set_yticklabels(
             [
-                f"{i}  {_short(item_labels[i], label_width)}" if i in item_labels else i
+                fit_text(f"{i}  {item_labels[i]}", label_cm) if i in item_labels else i
                 for i in items
             ],
             fontsize=8,
@@ -140,18 +135,18 @@ def likert_diverging(
         ax.set_title(scale_labels.get(scale, scale), loc="left", fontsize=9)
         ax.spines[["top", "right", "left"]].set_visible(False)
         ax.tick_params(axis="y", length=0)
-    limit = 105
+    limit = 112
     axes[-1].set_xlim(-limit, limit)
-    ticks = np.arange(-100, 101, 25)
+    ticks = np.arange(-100, 101, 50)
     axes[-1].set_xticks(ticks)
     axes[-1].set_xticklabels([f"{abs(t)}%" for t in ticks])
+    axes[-1].set_xlabel(figure_text(language, "percent_answers"))
     handles = [
         Patch(color=c, label=response_labels[code]) for c, code in zip(colors, codes, strict=True)
     ]
-    fig.legend(handles=handles, loc="lower center", ncol=k, fontsize=8, frameon=False)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(k, 5), fontsize=8)
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.6 / height, 1, 1))
+        fig.suptitle(title)
     return fig
 
 
@@ -163,6 +158,7 @@ def score_distributions(
     value_range: tuple[float, float] | None = (1, 5),
     title: str | None = None,
     max_distinct: int = 30,
+    language: str = "en",
 ) -> plt.Figure:
     """Distributions of scores in small multiples, with the mean (solid) and median (dashed).
 
@@ -197,9 +193,7 @@ def score_distributions(
     """
     labels = labels or {}
     nrows = int(np.ceil(len(columns) / ncols))
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(2.6 * ncols, 2.0 * nrows + 0.5), squeeze=False, sharey=False
-    )
+    fig, axes = new_figure(3.0 * nrows + 1.0, nrows=nrows, ncols=ncols, squeeze=False)
     for ax, col in zip(axes.flat, columns, strict=False):
         x = data[col].dropna()
         values, counts = np.unique(x, return_counts=True)
@@ -207,21 +201,19 @@ def score_distributions(
             # Means of a few items take few values (thirds, quarters): a histogram with
             # regular bins would show empty bins between them, so draw each value's count.
             gap = np.diff(values).min() if len(values) > 1 else 1.0
-            ax.bar(values, counts, width=0.8 * gap, color="#4c72b0", alpha=0.8)
+            ax.bar(values, counts, width=0.8 * gap, color=PALETTE[0], alpha=0.8)
         else:
-            ax.hist(x, bins=20, range=value_range, color="#4c72b0", alpha=0.8, edgecolor="white")
+            ax.hist(x, bins=20, range=value_range, color=PALETTE[0], alpha=0.8, edgecolor="white")
         if value_range:
             ax.set_xlim(value_range[0] - 0.2, value_range[1] + 0.2)
         ax.axvline(x.mean(), color="black", linewidth=1)
         ax.axvline(x.median(), color="black", linewidth=1, linestyle="--")
-        ax.set_title(_short(labels.get(col, col), 22), fontsize=8)
-        ax.tick_params(labelsize=7)
-        ax.spines[["top", "right"]].set_visible(False)
+        ax.set_title(fit_text(labels.get(col, col), 15.0 / ncols - 0.3), fontsize=8)
+        ax.tick_params(labelsize=8)
     for ax in list(axes.flat)[len(columns) :]:
         ax.set_visible(False)
     if title:
-        fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+        fig.suptitle(title)
     return fig
 
 
@@ -231,8 +223,12 @@ def correlation_heatmap(
     labels: dict[str, str] | None = None,
     title: str | None = None,
     annotate: bool = True,
+    language: str = "en",
 ) -> plt.Figure:
     """Lower-triangle heatmap of correlations with r and significance marks in the cells.
+
+    The cells print ``r`` (no leading zero) with its ``*`` marks when they are wide enough at
+    8 pt, ``r`` alone when only that fits (the note says so), nothing when not even that fits.
 
     Parameters
     ----------
@@ -245,6 +241,7 @@ def correlation_heatmap(
     title : str, optional
     annotate : bool
         Print ``r`` with ``*`` marks in each cell.
+    language : {'en', 'zh'}
 
     Returns
     -------
@@ -268,31 +265,35 @@ def correlation_heatmap(
     for row in correlations.itertuples():
         i, j = sorted((pos[row.var1], pos[row.var2]), reverse=True)
         r[i, j], p[i, j] = row.r, row.p
-    size = max(4.0, 0.42 * m + 2)
-    fig, ax = plt.subplots(figsize=(size + 1, size))
+    names = [fit_text(labels.get(c, c), 3.4) for c in columns]
+    label_cm = max(text_width_cm(n) for n in names) + 0.4
+    cell_cm = min(1.3, (TEXT_WIDTH_CM - label_cm - 2.0) / max(m - 1, 1))
+    fig, ax = new_figure(cell_cm * (m - 1) + label_cm + 2.2)
     # Strict lower triangle: rows 2..m against columns 1..m-1 (no empty first row/last column).
     image = ax.imshow(np.ma.masked_invalid(r[1:, :-1]), cmap="RdBu_r", vmin=-1, vmax=1)
-    if annotate:
-        fontsize = 8 if m <= 10 else 6 if m <= 18 else 5
+    stars = annotate and text_width_cm("-.45***") <= cell_cm - 0.05
+    values = annotate and text_width_cm("-.45") <= cell_cm - 0.05
+    if values:
         for i in range(1, m):
             for j in range(i):
                 if np.isfinite(r[i, j]):
                     color = "white" if abs(r[i, j]) > 0.6 else "black"
-                    text = f"{r[i, j]:.2f}".replace("0.", ".") + significance_stars(p[i, j])
-                    ax.text(
-                        j, i - 1, text, ha="center", va="center", fontsize=fontsize, color=color
-                    )
-    names = [_short(labels.get(c, c), 24) for c in columns]
+                    text = f"{r[i, j]:.2f}".replace("0.", ".")
+                    text += significance_stars(p[i, j]) if stars else ""
+                    ax.text(j, i - 1, text, ha="center", va="center", fontsize=8, color=color)
     ax.set_xticks(range(m - 1))
-    ax.set_xticklabels(names[:-1], rotation=60, ha="right", fontsize=7)
+    ax.set_xticklabels(names[:-1], rotation=90, fontsize=8)
     ax.set_yticks(range(m - 1))
-    ax.set_yticklabels(names[1:], fontsize=7)
+    ax.set_yticklabels(names[1:], fontsize=8)
+    ax.tick_params(length=0)
     ax.spines[:].set_visible(False)
     fig.colorbar(image, ax=ax, shrink=0.6, label="r")
     if title:
-        ax.set_title(title, fontsize=11)
-    fig.tight_layout(rect=(0, 0.03, 1, 1))
-    fig.text(0.99, 0.01, "* p < .05  ** p < .01  *** p < .001 (unadjusted)", ha="right", fontsize=7)
+        ax.set_title(title)
+    if stars:
+        ax.set_xlabel(figure_text(language, "stars_unadjusted"), loc="right")
+    elif values:
+        ax.set_xlabel(figure_text(language, "r_only"), loc="right")
     return fig
 
 
@@ -303,7 +304,8 @@ def group_differences(
     score_labels: dict[str, str] | None = None,
     comparisons: pd.DataFrame | None = None,
     title: str | None = None,
-    xlabel: str = "mean (95% CI)",
+    xlabel: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Group means of several scores with 95% CIs, one colour per group.
 
@@ -321,6 +323,8 @@ def group_differences(
         From :func:`policestress.groups.group_comparisons`; adds the marks of the adjusted
         p-value to the score labels.
     title, xlabel : str, optional
+        The x label defaults to "mean (95% CI)" in ``language``.
+    language : {'en', 'zh'}
 
     Returns
     -------
@@ -339,8 +343,8 @@ def group_differences(
     score_labels = score_labels or {}
     sub = means[(means["grouping"] == grouping) & means["score"].isin(scores)]
     groups = list(dict.fromkeys(sub.sort_values("code")["group"]))
-    colors = plt.get_cmap("tab10").colors
-    fig, ax = plt.subplots(figsize=(7.5, 0.36 * len(scores) * max(1, len(groups) / 3) + 1.5))
+    colors = PALETTE
+    fig, ax = new_figure(0.5 * len(scores) * max(1, len(groups) / 3) + 3.0)
     offsets = np.linspace(-0.28, 0.28, len(groups)) if len(groups) > 1 else np.zeros(1)
     y_base = np.arange(len(scores))[::-1]
     for g, (group, offset) in enumerate(zip(groups, offsets, strict=True)):
@@ -349,25 +353,25 @@ def group_differences(
         y = y_base - offset
         ax.errorbar(
             mean, y, xerr=np.vstack([mean - low, high - mean]),
-            fmt="o", color=colors[g % len(colors)], markersize=4, capsize=2, linewidth=1,
-            label=group,
+            fmt="o", color=colors[g % len(colors)], markersize=3.5, capsize=2, linewidth=1,
+            label=fit_text(group, 3.0),
         )  # fmt: skip
     marks = {}
+    note = ""
     if comparisons is not None:
         rows = comparisons[comparisons["grouping"] == grouping].set_index("score")
         marks = {s: significance_stars(rows.loc[s, "p_adj"]) for s in scores if s in rows.index}
-        method = rows["correction"].iloc[0] if "correction" in rows and len(rows) else "adjusted"
-        fig.text(
-            0.99, 0.005, f"* p < .05  ** p < .01  *** p < .001 (Welch test, {method}-adjusted)",
-            ha="right", va="bottom", fontsize=7,
-        )  # fmt: skip
+        method = rows["correction"].iloc[0] if "correction" in rows and len(rows) else ""
+        note = figure_text(language, "stars_adjusted", method=HOLM_LIKE.get(method, method))
     ax.set_yticks(y_base)
-    ax.set_yticklabels([f"{_short(score_labels.get(s, s), 24)} {marks.get(s, '')}" for s in scores])
-    ax.set_xlabel(xlabel)
+    ax.set_yticklabels(
+        [f"{fit_text(score_labels.get(s, s), 4.2)} {marks.get(s, '')}" for s in scores]
+    )
+    ax.set_xlabel(xlabel or figure_text(language, "mean_ci"))
+    if note:
+        ax.set_xlabel(ax.get_xlabel() + "\n" + note)
     ax.grid(axis="x", color="#e5e5e5")
-    ax.spines[["top", "right"]].set_visible(False)
-    ax.legend(fontsize=8, frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
     if title:
-        ax.set_title(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.03 if marks else 0, 1, 1))
+        ax.set_title(title)
     return fig

@@ -1,6 +1,9 @@
 """Figures of the exploratory factor analysis: scree/parallel plot, loadings, factor correlations.
 
-Each function returns a matplotlib Figure; write it with :func:`policestress.plots.save_figure`.
+Each function returns a matplotlib Figure at print size (15 cm wide) with its texts in
+``language`` ('zh' or 'en'); write it with :func:`policestress.plots.save_figure`. Factors
+are named after the codebook construct most of their items belong to
+(:func:`factor_names`), not MR1, MR2, ...
 
 Examples
 --------
@@ -8,22 +11,41 @@ Examples
 >>> from policestress.efa import efa, parallel_analysis
 >>> rng = np.random.default_rng(0)
 >>> f = rng.standard_normal((300, 2))
->>> x = pd.DataFrame(np.repeat(f, 3, axis=1) * 0.7 + rng.standard_normal((300, 6)) * 0.7)
->>> fig = scree_plot(parallel_analysis(x, n_iter=100, seed=0))
->>> fig = loading_heatmap(efa(x, 2))
+>>> x = pd.DataFrame(np.repeat(f, 3, axis=1) * 0.7 + rng.standard_normal((300, 6)) * 0.7,
+...                  columns=["a1", "a2", "a3", "b1", "b2", "b3"])
+>>> fig = scree_plot(parallel_analysis(x, n_iter=100, seed=0), language="zh")
+>>> names = factor_names(efa(x, 2).loadings, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
+>>> sorted(names.values())
+['A', 'B']
+>>> fig = loading_heatmap(efa(x, 2), factor_labels=names)
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from policestress.efa import EFAResult, ParallelAnalysis
+from policestress.plots.style import PALETTE, new_figure
+from policestress.plots.text import figure_text
+
+# Row pitch of the loading heatmap: 8-pt labels need about 0.34 cm each.
+ROW_CM = 0.34
+
+
+def _apa(value: float, decimals: int = 2) -> str:
+    """A loading or correlation without the leading zero: .72, -.31."""
+    return f"{value:.{decimals}f}".replace("0.", ".", 1)
 
 
 def scree_plot(
-    result: ParallelAnalysis, max_position: int | None = None, title: str | None = None
+    result: ParallelAnalysis,
+    max_position: int | None = None,
+    title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Scree plot of observed eigenvalues with the parallel-analysis curves and Kaiser's line.
 
@@ -37,59 +59,28 @@ def scree_plot(
     max_position : int, optional
         Show only the first positions (all by default).
     title : str, optional
+    language : {'en', 'zh'}
     """
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
     table = result.table if max_position is None else result.table.head(max_position)
-    pct = f"{result.percentile:g}th percentile"
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    pct = result.percentile
+    fig, ax = new_figure(9.5)
     x = table["position"]
-    ax.plot(
-        x,
-        table["component_observed"],
-        "o-",
-        color="tab:blue",
-        ms=4,
-        label=f"components, observed (retain {result.n_components})",
-    )
-    ax.plot(
-        x,
-        table["component_random_pct"],
-        "--",
-        color="tab:blue",
-        alpha=0.7,
-        label=f"components, random data ({pct})",
-    )
-    ax.plot(
-        x,
-        table["factor_observed"],
-        "^-",
-        color="tab:red",
-        ms=4,
-        label=f"factors, observed (retain {result.n_factors})",
-    )
-    ax.plot(
-        x,
-        table["factor_random_pct"],
-        "--",
-        color="tab:red",
-        alpha=0.7,
-        label=f"factors, random data ({pct})",
-    )
-    ax.axhline(
-        1.0,
-        color="grey",
-        lw=1,
-        ls=":",
-        label=f"Kaiser criterion, eigenvalue 1 ({result.n_kaiser} components)",
-    )
-    ax.set_xlabel("factor or component number")
-    ax.set_ylabel("eigenvalue")
+    blue, red = PALETTE[0], PALETTE[1]
+    ax.plot(x, table["component_observed"], "o-", color=blue, ms=3,
+            label=t("components_observed", k=result.n_components))  # fmt: skip
+    ax.plot(x, table["component_random_pct"], "--", color=blue, alpha=0.7,
+            label=t("components_random", pct=pct))  # fmt: skip
+    ax.plot(x, table["factor_observed"], "^-", color=red, ms=3,
+            label=t("factors_observed", k=result.n_factors))  # fmt: skip
+    ax.plot(x, table["factor_random_pct"], "--", color=red, alpha=0.7,
+            label=t("factors_random", pct=pct))  # fmt: skip
+    ax.axhline(1.0, color="grey", lw=1, ls=":", label=t("kaiser", k=result.n_kaiser))
+    ax.set_xlabel(t("scree_x"))
+    ax.set_ylabel(t("eigenvalue"))
     ax.set_xlim(0.5, x.max() + 0.5)
-    ax.set_title(
-        title or f"Parallel analysis ({result.n_iter} random data sets, n = {result.n_obs})"
-    )
-    ax.legend(frameon=False, fontsize=8)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    ax.set_title(title or t("scree_title", n_iter=result.n_iter, n=result.n_obs))
+    ax.legend(loc="upper right")
     return fig
 
 
@@ -111,76 +102,152 @@ def sorted_items(loadings: pd.DataFrame) -> list[str]:
     return [loadings.index[i] for i in order]
 
 
+def factor_names(
+    loadings: pd.DataFrame,
+    scales: dict[str, list[str]],
+    labels: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """Factor -> label of the construct most of its items (by primary loading) belong to.
+
+    Ties go to the construct whose items load more in sum. A construct that names two
+    factors gets a running number on the second (``工作量 (2)``); a factor that is the
+    primary factor of no item keeps its name (``MR7``).
+
+    Parameters
+    ----------
+    loadings : DataFrame
+        Items x factors (``EFAResult.loadings``).
+    scales : dict
+        Construct -> items (``cfg.codebook.scales("stress_sources")``).
+    labels : dict, optional
+        Construct -> display label (the construct name by default).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> L = pd.DataFrame({"MR1": [.1, .2, .8], "MR2": [.7, .6, .1]}, index=["a1", "a2", "b1"])
+    >>> factor_names(L, {"a": ["a1", "a2"], "b": ["b1"]}, {"a": "Alpha", "b": "Beta"})
+    {'MR1': 'Beta', 'MR2': 'Alpha'}
+    """
+    labels = labels or {}
+    construct_of = {item: c for c, items in scales.items() for item in items}
+    values = loadings.abs()
+    primary = values.idxmax(axis=1)
+    names: dict[str, str] = {}
+    used: Counter = Counter()
+    for factor in loadings.columns:
+        members = [i for i in primary.index[primary == factor] if i in construct_of]
+        if not members:
+            names[factor] = str(factor)
+            continue
+        counts = Counter(construct_of[i] for i in members)
+        weight = {c: values.loc[[i for i in members if construct_of[i] == c], factor].sum()
+                  for c in counts}  # fmt: skip
+        best = max(counts, key=lambda c: (counts[c], weight[c]))
+        used[best] += 1
+        label = labels.get(best, best)
+        names[factor] = label if used[best] == 1 else f"{label} ({used[best]})"
+    return names
+
+
 def loading_heatmap(
     result: EFAResult,
     labels: dict[str, str] | None = None,
-    annotate_above: float = 0.20,
+    factor_labels: dict[str, str] | None = None,
+    annotate_above: float = 0.30,
     title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
-    """Heatmap of the pattern loadings, items sorted by factor; values of note printed.
+    """Heatmap of the pattern loadings, items sorted by factor; loadings of note printed.
+
+    Loadings are printed without the leading zero (APA), those under ``annotate_above`` in
+    absolute value left blank, as in a thesis table; a thin line separates the item groups.
 
     Parameters
     ----------
     result : EFAResult
     labels : dict, optional
-        Item id -> label for the y axis (item ids by default).
+        Item id -> label for the y axis (item ids by default; ids keep the figure narrow).
+    factor_labels : dict, optional
+        Factor -> label (:func:`factor_names`), written vertically above the columns.
     annotate_above : float
         Print loadings whose absolute value is at least this.
     title : str, optional
+    language : {'en', 'zh'}
     """
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
+    factor_labels = factor_labels or {}
     order = sorted_items(result.loadings)
     matrix = result.loadings.loc[order]
     n_items, n_factors = matrix.shape
-    fig, ax = plt.subplots(figsize=(1.6 + 0.8 * n_factors, 1.2 + 0.24 * n_items))
+    longest = max((len(str(factor_labels.get(f, f))) for f in matrix.columns), default=3)
+    header_cm = 0.9 + 0.3 * min(longest, 14)
+    fig, ax = new_figure(ROW_CM * n_items + header_cm + 2.2)
     image = ax.imshow(matrix.to_numpy(), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(matrix.to_numpy()):
         if abs(value) >= annotate_above:
-            ax.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=6.5,
-                color="white" if abs(value) > 0.6 else "black",
-            )
-    ax.set_xticks(range(n_factors), matrix.columns)
-    ax.set_yticks(range(n_items), [(labels or {}).get(item, item) for item in order], fontsize=7)
+            colour = "white" if abs(value) > 0.6 else "black"
+            ax.text(j, i, _apa(value), ha="center", va="center", fontsize=8, color=colour)
+    primary = matrix.abs().to_numpy().argmax(axis=1)
+    for i in np.flatnonzero(np.diff(primary)):
+        ax.axhline(i + 0.5, color="0.3", lw=0.5)
+    ax.set_xticks(range(n_factors), [factor_labels.get(f, f) for f in matrix.columns],
+                  rotation=90, fontsize=8)  # fmt: skip
+    ax.set_yticks(range(n_items), [(labels or {}).get(item, item) for item in order], fontsize=8)
     ax.xaxis.tick_top()
-    kind = "pattern" if result.oblique else "loading"
-    ax.set_title(title or f"{result.extraction}, {result.rotation}: {kind} matrix", fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.5, label="loading")
-    fig.tight_layout()
+    ax.tick_params(length=0)
+    ax.spines[:].set_visible(False)
+    ax.set_ylabel(t("item_axis"))
+    ax.set_xlabel(t("factor_axis"))
+    kind = t("pattern") if result.oblique else t("loading_matrix")
+    ax.set_title(
+        title
+        or t(
+            "loadings_title",
+            extraction=t(result.extraction),
+            rotation=t(result.rotation),
+            kind=kind,
+            k=n_factors,
+            n=result.n_obs,
+        )  # fmt: skip
+    )
+    fig.colorbar(image, ax=ax, shrink=0.4, aspect=30, label=t("loading"), location="bottom")
     return fig
 
 
-def factor_correlation_plot(result: EFAResult, title: str | None = None) -> plt.Figure:
+def factor_correlation_plot(
+    result: EFAResult,
+    factor_labels: dict[str, str] | None = None,
+    title: str | None = None,
+    language: str = "en",
+) -> plt.Figure:
     """Heatmap of the factor correlations (lower triangle, values printed).
 
     For an orthogonal rotation the factors are uncorrelated by construction; the figure says so.
     """
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
+    factor_labels = factor_labels or {}
     phi = result.phi.to_numpy()
     k = phi.shape[0]
-    masked = np.where(np.tril(np.ones_like(phi, dtype=bool)), phi, np.nan)
-    fig, ax = plt.subplots(figsize=(1.8 + 0.7 * k, 1.4 + 0.6 * k))
+    names = [factor_labels.get(f, f) for f in result.phi.columns]
+    masked = np.where(np.tril(np.ones_like(phi, dtype=bool), -1), phi, np.nan)[1:, :-1]
+    fig, ax = new_figure(min(4.5 + 0.75 * k, 20))
+    if k < 2:
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, t("orthogonal_note"), ha="center", va="center", transform=ax.transAxes)
+        return fig
     image = ax.imshow(masked, cmap="RdBu_r", vmin=-1, vmax=1)
-    for (i, j), value in np.ndenumerate(phi):
-        if j <= i:
-            ax.text(
-                j,
-                i,
-                f"{value:.2f}",
-                ha="center",
-                va="center",
-                fontsize=8,
-                color="white" if abs(value) > 0.6 else "black",
-            )
-    ax.set_xticks(range(k), result.phi.columns)
-    ax.set_yticks(range(k), result.phi.index)
+    for (i, j), value in np.ndenumerate(masked):
+        if np.isfinite(value):
+            colour = "white" if abs(value) > 0.6 else "black"
+            ax.text(j, i, _apa(value), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(k - 1), names[:-1], rotation=90)
+    ax.set_yticks(range(k - 1), names[1:])
     ax.spines[:].set_visible(False)
     ax.tick_params(length=0)
-    note = "" if result.oblique else " (orthogonal rotation: uncorrelated by construction)"
-    ax.set_title(title or f"Factor correlations, {result.rotation}{note}", fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.7, label="r")
-    fig.tight_layout()
+    rotation = t(result.rotation) + ("" if result.oblique else "；" if language == "zh" else "; ")
+    if not result.oblique:
+        rotation += t("orthogonal_note")
+    ax.set_title(title or t("factor_correlations_title", rotation=rotation))
+    fig.colorbar(image, ax=ax, shrink=0.6, label="r")
     return fig

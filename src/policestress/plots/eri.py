@@ -14,9 +14,12 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
+from policestress.plots.style import PALETTE, fit_text, new_figure
+from policestress.plots.text import figure_text
+
 # Readable ticks for a log axis of ratios (the default log locator labels only decades).
 RATIO_TICKS = (0.1, 0.2, 0.25, 0.33, 0.5, 0.75, 1, 1.5, 2, 3, 4, 5, 7, 10, 20, 50, 100)
-TERM_LABELS = {"eri_imbalance": "ER > cut-off", "eri_high_oc": "High overcommitment"}
+TERMS = ("eri_imbalance", "eri_high_oc")
 
 
 def _ratio_ticks(ax, low: float, high: float) -> None:
@@ -27,7 +30,11 @@ def _ratio_ticks(ax, low: float, high: float) -> None:
 
 
 def plot_ratio_distribution(
-    scores: pd.DataFrame, cutoff: float = 1.0, bins: int = 30, title: str | None = None
+    scores: pd.DataFrame,
+    cutoff: float = 1.0,
+    bins: int = 30,
+    title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Histogram of the ER ratio on a log axis with the imbalance cut-off.
 
@@ -42,9 +49,10 @@ def plot_ratio_distribution(
     """
     ratio = pd.to_numeric(scores["eri_ratio"], errors="coerce").dropna()
     ratio = ratio[ratio > 0]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
+    fig, ax = new_figure(8.5)
     edges = np.geomspace(min(ratio.min(), cutoff) * 0.95, max(ratio.max(), cutoff) * 1.05, bins + 1)
-    ax.hist(ratio, bins=edges, color="#9ecae1", edgecolor="#3182bd")
+    ax.hist(ratio, bins=edges, color="#9ecae1", edgecolor=PALETTE[0], linewidth=0.5)
     ax.set_xscale("log")
     _ratio_ticks(ax, edges[0], edges[-1])
     share = float((ratio > cutoff).mean())
@@ -52,17 +60,16 @@ def plot_ratio_distribution(
     ax.text(
         0.98,
         0.95,
-        f"ER > {cutoff:g}: {share:.1%}",
+        t("ratio_share", cutoff=cutoff, share=share),
         transform=ax.transAxes,
         color="#de2d26",
         va="top",
         ha="right",
         bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8},
     )
-    ax.set_xlabel("Effort-reward ratio (log scale)")
-    ax.set_ylabel("Respondents")
-    ax.set_title(title or f"Effort-reward ratio (n = {ratio.size})")
-    fig.tight_layout()
+    ax.set_xlabel(t("ratio_x"))
+    ax.set_ylabel(t("respondents"))
+    ax.set_title(title or t("ratio_title", n=ratio.size))
     return fig
 
 
@@ -73,6 +80,7 @@ def plot_effort_reward(
     jitter: float = 0.15,
     seed: int = 0,
     title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Effort against reward, with the imbalance line ``effort = cutoff * c * reward``.
 
@@ -93,21 +101,21 @@ def plot_effort_reward(
     rng = np.random.default_rng(seed)
     x = d["eri_reward"] + rng.uniform(-jitter, jitter, len(d))
     y = d["eri_effort"] + rng.uniform(-jitter, jitter, len(d))
-    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
+    fig, ax = new_figure(11.0)
     above = flag == 1
-    ax.scatter(x[~above], y[~above], s=10, alpha=0.5, color="#3182bd", label=f"ER <= {cutoff:g}")
-    ax.scatter(x[above], y[above], s=10, alpha=0.6, color="#de2d26", label=f"ER > {cutoff:g}")
+    ax.scatter(x[~above], y[~above], s=8, alpha=0.5, color=PALETTE[0],
+               label=t("er_below", cutoff=cutoff))  # fmt: skip
+    ax.scatter(x[above], y[above], s=8, alpha=0.6, color=PALETTE[1],
+               label=t("er_above", cutoff=cutoff))  # fmt: skip
     grid = np.linspace(d["eri_reward"].min() - 1, d["eri_reward"].max() + 1, 50)
     slope = cutoff * c
-    ax.plot(
-        grid, slope * grid, color="black", linewidth=1.2, label=f"effort = {slope:.3g} x reward"
-    )
-    ax.set_xlabel("Reward (sum score)")
-    ax.set_ylabel("Effort (sum score)")
-    ax.set_title(title or "Effort and reward")
-    # Below the axes: every corner of the plane can hold respondents.
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3)
-    fig.tight_layout()
+    ax.plot(grid, slope * grid, color="black", linewidth=1.2, label=t("balance_line", slope=slope))
+    ax.set_xlabel(t("reward_x"))
+    ax.set_ylabel(t("effort_y"))
+    ax.set_title(title or t("effort_reward_title"))
+    # Outside the axes: every corner of the plane can hold respondents.
+    fig.legend(loc="outside lower center", ncol=3)
     return fig
 
 
@@ -115,6 +123,7 @@ def plot_prevalence(
     table: pd.DataFrame,
     var_labels: Mapping[str, str] | None = None,
     title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Prevalence of imbalance with 95% CIs, overall and by group (output of ``prevalence``).
 
@@ -129,16 +138,17 @@ def plot_prevalence(
     ...     "ci_high": [.69, .81, float("nan")], "suppressed": [False, False, True]})
     >>> fig = plot_prevalence(t)
     """
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
     rows = table.reset_index(drop=True)
     names = dict(var_labels or {})
     labels = [
-        "Overall"
+        t("overall")
         if r.group_var == "overall"
-        else f"{names.get(r.group_var, r.group_var)}: {r.group_label}"
+        else f"{names.get(r.group_var, r.group_var)}{'：' if language == 'zh' else ': '}{r.group_label}"
         for r in rows.itertuples()
     ]
     ypos = np.arange(len(rows))[::-1]
-    fig, ax = plt.subplots(figsize=(6.4, 0.32 * len(rows) + 1.2))
+    fig, ax = new_figure(0.45 * len(rows) + 2.6)
     shown = ~rows["suppressed"].astype(bool) & rows["prevalence"].notna()
     err = np.vstack(
         [
@@ -151,7 +161,7 @@ def plot_prevalence(
         ypos[shown.to_numpy()],
         xerr=err,
         fmt="o",
-        color="#3182bd",
+        color=PALETTE[0],
         ecolor="#6baed6",
         capsize=2,
     )
@@ -160,13 +170,15 @@ def plot_prevalence(
         ax.axvline(overall.iloc[0], color="grey", linestyle=":", linewidth=1)
     for y, row in zip(ypos, rows.itertuples(), strict=True):
         if bool(row.suppressed) or pd.isna(row.prevalence):
-            ax.text(0.01, y, "suppressed (n < min cell)", va="center", fontsize=7, color="grey")
+            ax.text(0.01, y, t("suppressed"), va="center", fontsize=8, color="grey")
     ax.set_yticks(ypos)
-    ax.set_yticklabels([f"{lab} (n={n})" for lab, n in zip(labels, rows["n"], strict=True)])
+    ax.set_yticklabels(
+        [f"{fit_text(lab, 5.0)} (n = {n})" for lab, n in zip(labels, rows["n"], strict=True)]
+    )
     ax.set_xlim(0, 1)
-    ax.set_xlabel("Prevalence of ER > cut-off (Wilson 95% CI)")
-    ax.set_title(title or "Effort-reward imbalance by group")
-    fig.tight_layout()
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0%}"))
+    ax.set_xlabel(t("prevalence_x"))
+    ax.set_title(title or t("prevalence_title"))
     return fig
 
 
@@ -174,6 +186,7 @@ def plot_odds_ratios(
     table: pd.DataFrame,
     term_labels: Mapping[str, str] | None = None,
     title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Forest plot of odds ratios with CIs on a log axis (output of ``eri_logistic``).
 
@@ -187,11 +200,13 @@ def plot_odds_ratios(
     ...     "odds_ratio": [2.0, 1.5], "ci_low": [1.2, .9], "ci_high": [3.3, 2.5]})
     >>> fig = plot_odds_ratios(t)
     """
+    t = lambda key, **v: figure_text(language, key, **v)  # noqa: E731
     rows = table.reset_index(drop=True)
-    names = {**TERM_LABELS, **dict(term_labels or {})}
+    names = {**{term: t(term) for term in TERMS}, **dict(term_labels or {})}
+    model_names = {m: t(m) for m in ("unadjusted", "adjusted")}
     ypos = np.arange(len(rows))[::-1]
-    colours = {"unadjusted": "#636363", "adjusted": "#3182bd"}
-    fig, ax = plt.subplots(figsize=(7.2, 0.4 * len(rows) + 1.4))
+    colours = {"unadjusted": "#636363", "adjusted": PALETTE[0]}
+    fig, ax = new_figure(0.6 * len(rows) + 3.2)
     for model, part in rows.groupby("model", sort=False):
         idx = part.index.to_numpy()
         ax.errorbar(
@@ -199,9 +214,9 @@ def plot_odds_ratios(
             ypos[idx],
             xerr=[part["odds_ratio"] - part["ci_low"], part["ci_high"] - part["odds_ratio"]],
             fmt="s",
-            color=colours.get(model, "#3182bd"),
+            color=colours.get(model, PALETTE[0]),
             capsize=2,
-            label=model,
+            label=model_names.get(model, model),
         )
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
@@ -218,10 +233,13 @@ def plot_odds_ratios(
             fontsize=8,
         )
     ax.set_yticks(ypos)
-    ax.set_yticklabels([f"{names.get(r.term, r.term)} ({r.model})" for r in rows.itertuples()])
+    ax.set_yticklabels(
+        [f"{names.get(r.term, r.term)}（{model_names.get(r.model, r.model)}）"
+         if language == "zh" else f"{names.get(r.term, r.term)} ({r.model})"
+         for r in rows.itertuples()]
+    )  # fmt: skip
     ax.set_ylim(ypos.min() - 0.6, ypos.max() + 0.6)
-    ax.set_xlabel("Odds ratio of high perceived stress (95% CI, log scale)")
-    ax.set_title(title or "Effort-reward imbalance, overcommitment and high stress")
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=2)
-    fig.tight_layout()
+    ax.set_xlabel(t("odds_x"))
+    ax.set_title(title or t("odds_title"))
+    fig.legend(loc="outside lower center", ncol=2)
     return fig

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-# Colour-blind-safe qualitative palette (Okabe-Ito), reference group excluded.
-PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+from policestress.plots.style import PALETTE, fit_text, new_figure
+from policestress.plots.text import figure_text
 
 
 def plot_latent_means(
@@ -21,8 +21,9 @@ def plot_latent_means(
     factor_labels: Mapping[str, str] | None = None,
     group_labels: Mapping[str, Mapping] | None = None,
     variable_labels: Mapping[str, str] | None = None,
-    xlabel: str = "Latent mean difference from the reference group (95% CI)",
+    xlabel: str | None = None,
     title: str | None = None,
+    language: str = "en",
 ) -> plt.Figure:
     """Forest plot of latent mean differences with confidence intervals, one panel per
     grouping variable.
@@ -42,6 +43,8 @@ def plot_latent_means(
     variable_labels : mapping, optional
         ``{group_var: label}`` for the panel titles.
     xlabel, title : str, optional
+        The x label defaults to the latent mean difference's in ``language``.
+    language : {'en', 'zh'}
 
     Examples
     --------
@@ -58,11 +61,10 @@ def plot_latent_means(
     variable_labels = dict(variable_labels or {})
     variables = list(dict.fromkeys(table["group_var"]))
     factors = list(dict.fromkeys(table["factor"]))
-    heights = [max(1.2, 0.55 * len(factors)) + 0.8 for _ in variables]
-    fig, axes = plt.subplots(
-        len(variables),
-        1,
-        figsize=(7.0, sum(heights)),
+    heights = [max(2.5, 1.1 * len(factors)) + 1.4 for _ in variables]
+    fig, axes = new_figure(
+        sum(heights) + 1.2,
+        nrows=len(variables),
         squeeze=False,
         gridspec_kw={"height_ratios": heights},
     )
@@ -95,23 +97,24 @@ def plot_latent_means(
                 fmt="o",
                 color=PALETTE[k % len(PALETTE)],
                 capsize=3,
-                markersize=5,
-                linewidth=1.3,
-                label=f"{labels.get(grp, grp)} (n = {n})",
+                markersize=4,
+                linewidth=1.1,
+                label=f"{fit_text(labels.get(grp, grp), 3.5)} (n = {n})",
             )
         reference = part["reference"].iloc[0]
         ax.axvline(0.0, color="0.35", linestyle="--", linewidth=1)
         ax.set_yticks([y_of[f] for f in factors])
-        ax.set_yticklabels([factor_labels.get(f, f) for f in factors])
+        ax.set_yticklabels([fit_text(factor_labels.get(f, f), 4.0) for f in factors])
         ax.set_ylim(-0.7, len(factors) - 0.3)
         ax.set_xlim(min(lo, 0.0) - pad, max(hi, 0.0) + pad)
         ref_n = part["n_reference"].iloc[0] if "n_reference" in part else None
         ref_text = f"{labels.get(reference, reference)}" + (f", n = {int(ref_n)}" if ref_n else "")
-        ax.set_title(f"{variable_labels.get(var, var)} (reference = 0: {ref_text})", fontsize=10)
-        ax.legend(fontsize=8, loc="best", frameon=False)
+        panel = figure_text(language, "latent_panel", variable=variable_labels.get(var, var),
+                            reference=ref_text)  # fmt: skip
+        ax.set_title(panel, loc="left")
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
         ax.grid(axis="x", color="0.9")
-    axes[-1, 0].set_xlabel(xlabel)
+    axes[-1, 0].set_xlabel(xlabel or figure_text(language, "latent_x"))
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     return fig

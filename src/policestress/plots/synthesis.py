@@ -11,6 +11,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 
 from policestress.fonts import use_cjk_font
+from policestress.plots.style import PALETTE, new_figure
 
 TEXT = {
     "en": {
@@ -61,7 +62,7 @@ def plot_importance(
     t = _text(language)
     r = ranking.sort_values("rank", ascending=False)
     y = np.arange(len(r))
-    fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.38 * len(r)))
+    fig, ax = new_figure(2.6 + 0.6 * len(r))
     err = np.vstack([r["weight"] - r["ci_low"], r["ci_high"] - r["weight"]])
     ax.barh(y, r["weight"], color="#6baed6", edgecolor="#2171b5")
     ax.errorbar(r["weight"], y, xerr=err, fmt="none", ecolor="#08306b", capsize=3, lw=1)
@@ -79,9 +80,7 @@ def plot_importance(
     ax.set_xlabel(t["importance"])
     ax.set_xlim(0, float(r["ci_high"].max()) * 1.45)
     method = t.get(str(r["method"].iloc[0]), str(r["method"].iloc[0]))
-    ax.set_title(title or t["title_importance"].format(method=method), fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
+    ax.set_title(title or t["title_importance"].format(method=method))
     return fig
 
 
@@ -114,14 +113,14 @@ def plot_coefficients(
     labels = labels or {}
     r = regression.sort_values("beta")
     y = np.arange(len(r))
-    fig, ax = plt.subplots(figsize=(7.0, 0.9 + 0.38 * len(r)))
+    fig, ax = new_figure(2.6 + 0.6 * len(r))
     ax.axvline(0, color="#999999", lw=0.8)
     ax.errorbar(
         r["beta"],
         y,
         xerr=np.vstack([r["beta"] - r["ci_low"], r["ci_high"] - r["beta"]]),
         fmt="o",
-        color="#08519c",
+        color=PALETTE[0],
         ecolor="#6baed6",
         capsize=3,
     )
@@ -129,8 +128,5 @@ def plot_coefficients(
     ax.set_xlabel(t["beta"].format(ci=ci))
     ax.set_title(
         title or t["title_beta"].format(r2=float(r["r2"].iloc[0]), n=int(r["n"].iloc[0])),
-        fontsize=10,
     )
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
     return fig

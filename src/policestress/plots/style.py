@@ -1,0 +1,157 @@
+"""One style for every figure: sized for a thesis's 15 cm text width, text at least 8 pt.
+
+A figure is drawn at the size it is printed: 15 cm wide (:data:`TEXT_WIDTH_CM`), never more
+than 16 cm (:data:`MAX_WIDTH_CM`), so the 8-10 pt of its text stay 8-10 pt when the PNG or
+SVG is placed in the thesis at its natural size. :func:`apply_style` sets the rc parameters
+once (the ``policestress.plots`` package calls it on import); :func:`new_figure` makes a
+figure of that width with constrained layout; :func:`print_problems` lists what would print
+too small or too wide, and :func:`policestress.plots.save_figure` refuses such a figure.
+
+Examples
+--------
+>>> fig, ax = new_figure(6)
+>>> float(round(fig.get_figwidth() * 2.54, 1))
+15.0
+>>> print_problems(fig)
+[]
+>>> _ = ax.set_title("tiny", fontsize=6)
+>>> print_problems(fig)
+["text 'tiny' is 6 pt (at least 8 pt)"]
+"""
+
+from __future__ import annotations
+
+import matplotlib
+import matplotlib.pyplot as plt
+from matplotlib.text import Text
+
+from policestress.fonts import use_cjk_font
+
+CM = 1 / 2.54  # inches per centimetre
+TEXT_WIDTH_CM = 15.0
+MAX_WIDTH_CM = 16.0
+MIN_FONT_PT = 8.0
+# The tallest figure that still fits an A4 page's text block with its caption.
+MAX_HEIGHT_CM = 22.0
+
+# Okabe-Ito: distinguishable with every common colour-vision deficiency, and in grey print.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 9.5,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "legend.title_fontsize": 8,
+    "figure.titlesize": 10,
+    "axes.titleweight": "normal",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.linewidth": 0.6,
+    "axes.prop_cycle": matplotlib.cycler(color=PALETTE),
+    "xtick.major.width": 0.6,
+    "ytick.major.width": 0.6,
+    "xtick.major.size": 3,
+    "ytick.major.size": 3,
+    "lines.linewidth": 1.0,
+    "lines.markersize": 4,
+    "legend.frameon": False,
+    "figure.figsize": (TEXT_WIDTH_CM * CM, 9 * CM),
+    "figure.dpi": 100,
+    "savefig.dpi": 300,
+    "savefig.pad_inches": 0.04,
+    # SVG text as paths: files render the same wherever they are opened (each text's string
+    # stays in the file as an XML comment); the hash salt fixed so element ids do not change.
+    "svg.fonttype": "path",
+    "svg.hashsalt": "policestress",
+}
+
+
+def apply_style() -> None:
+    """Set the figures' rc parameters and the CJK font fallback (safe to call many times)."""
+    matplotlib.rcParams.update(RC)
+    use_cjk_font()
+
+
+def new_figure(
+    height_cm: float,
+    width_cm: float = TEXT_WIDTH_CM,
+    nrows: int = 1,
+    ncols: int = 1,
+    **kwargs,
+):
+    """``plt.subplots`` at print size (centimetres) with constrained layout.
+
+    The height is capped at :data:`MAX_HEIGHT_CM`, the width at :data:`MAX_WIDTH_CM`.
+    Extra keyword arguments go to :func:`matplotlib.pyplot.subplots`.
+    """
+    width_cm = min(width_cm, MAX_WIDTH_CM)
+    height_cm = min(height_cm, MAX_HEIGHT_CM)
+    kwargs.setdefault("layout", "constrained")
+    return plt.subplots(nrows, ncols, figsize=(width_cm * CM, height_cm * CM), **kwargs)
+
+
+def visible_texts(fig: plt.Figure) -> list[Text]:
+    """Every visible, non-empty text of a figure (titles, labels, ticks, legends, annotations)."""
+    fig.canvas.draw()  # tick labels exist only once drawn
+    return [
+        t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and _in_view(t)
+    ]
+
+
+def _in_view(text: Text) -> bool:
+    axes = text.axes
+    if axes is not None and not axes.get_visible():
+        return False
+    # Tick labels outside the view limits are kept by matplotlib but not drawn.
+    return text.get_window_extent().width > 0
+
+
+def print_size_cm(fig: plt.Figure) -> tuple[float, float]:
+    """Width and height (cm) of the figure as :func:`save_figure` writes it (tight bounding box)."""
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    pad = 2 * matplotlib.rcParams["savefig.pad_inches"]
+    return (box.width + pad) / CM, (box.height + pad) / CM
+
+
+def print_problems(fig: plt.Figure) -> list[str]:
+    """What would print too small (text under 8 pt) or too wide (over 16 cm); empty when fine."""
+    problems = [
+        f"text {t.get_text()!r} is {t.get_fontsize():g} pt (at least {MIN_FONT_PT:g} pt)"
+        for t in visible_texts(fig)
+        if t.get_fontsize() < MIN_FONT_PT - 1e-9
+    ]
+    width, height = print_size_cm(fig)
+    if width > MAX_WIDTH_CM + 0.05:
+        problems.append(f"figure is {width:.1f} cm wide (at most {MAX_WIDTH_CM:g} cm)")
+    if height > MAX_HEIGHT_CM + 1.0:
+        problems.append(f"figure is {height:.1f} cm tall (at most {MAX_HEIGHT_CM:g} cm)")
+    return problems
+
+
+def text_width_cm(text: str, size: float = 8.0) -> float:
+    """Printed width (cm) of ``text`` at ``size`` pt, estimated: a CJK glyph is one em wide,
+    a Latin one about 0.55 em (DejaVu Sans)."""
+    em = size / 72 * 2.54
+    return sum(em * (1.0 if ord(ch) >= 0x2E80 else 0.55) for ch in str(text))
+
+
+def fit_text(text: str, max_cm: float, size: float = 8.0) -> str:
+    """``text`` cut (with an ellipsis) so it prints at most ``max_cm`` wide at ``size`` pt.
+
+    Examples
+    --------
+    >>> fit_text("工作任务繁重，经常需要加班加点", 2.0)
+    '工作任务繁重…'
+    >>> fit_text("short", 2.0)
+    'short'
+    """
+    text = str(text)
+    if text_width_cm(text, size) <= max_cm:
+        return text
+    while text and text_width_cm(text + "…", size) > max_cm:
+        text = text[:-1]
+    return text.rstrip() + "…"
