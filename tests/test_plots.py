@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from policestress import descriptives, efa, eri, groups
+from policestress import descriptives, efa, eri, groups, publication
 from policestress.config import load_site
 from policestress.plots import (
     SIMULATED_FOOTNOTE,
@@ -128,7 +128,8 @@ def zh_figures(default_site_analysis, tmp_path_factory):
     pa = efa.parallel_analysis(x, n_iter=20, seed=1, progress=False)
     figures["scree"] = efa_plots.scree_plot(pa, language=lang)
     result = efa.efa(x, len(scales))
-    names = efa_plots.factor_names(result.loadings, scales, label)
+    names = publication.factor_names(result.loadings_long(), cb, lang)
+    assert set(names.values()) & {label[c] for c in scales}  # construct labels, not MR1
     figures["loadings"] = efa_plots.loading_heatmap(result, factor_labels=names, language=lang)
     figures["factor_correlations"] = efa_plots.factor_correlation_plot(result, names, language=lang)
 
@@ -198,15 +199,6 @@ def test_zh_figures_fit_the_text_width_with_8_pt_text(zh_figures):
 def test_every_figure_text_key_exists_in_both_languages():
     assert set(TEXT["en"]) == set(TEXT["zh"])
     assert MIN_FONT_PT == 8.0
-
-
-def test_factor_names_follow_the_codebook_constructs():
-    loadings = pd.DataFrame(
-        {"MR1": [0.1, 0.1, 0.8, 0.7], "MR2": [0.7, 0.6, 0.1, 0.2], "MR3": [0.0, 0.1, 0.1, 0.1]},
-        index=["a1", "a2", "b1", "b2"],
-    )
-    names = efa_plots.factor_names(loadings, {"a": ["a1", "a2"], "b": ["b1", "b2"]}, {"a": "甲"})
-    assert names == {"MR1": "b", "MR2": "甲", "MR3": "MR3"}
 
 
 def test_path_diagram_of_a_small_model_is_one_figure():

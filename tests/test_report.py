@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import re
+import shutil
+import subprocess
 import warnings
+import zipfile
 from html.parser import HTMLParser
 from importlib import metadata
 from pathlib import Path
@@ -13,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
+from PIL import Image
 
 from policestress import report
 from policestress.config import CODEBOOK_COLUMNS, load_site
@@ -115,11 +122,22 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     tables = root / "tables" / SITE
     figures = root / "figures" / SITE
     tables.mkdir(parents=True)
-    pd.DataFrame({"construct": ["workload"], "alpha": [0.8123456], "n": [2]}).to_csv(
-        tables / "reliability.csv", index=False
-    )
+    pd.DataFrame(
+        {
+            "scale": ["workload"],
+            "label": ["Workload"],
+            "level": ["construct"],
+            "n_items": [3],
+            "n": [2],
+            "alpha": [0.8123456],
+            "alpha_ci_low": [0.78],
+            "alpha_ci_high": [0.84],
+            "omega": [0.82],
+            "threshold": [0.7],
+        }
+    ).to_csv(tables / "reliability.csv", index=False)
     pd.DataFrame({"x": np.arange(100), "y": np.linspace(0, 1, 100)}).to_csv(
-        tables / "item_statistics.csv", index=False
+        tables / "long_table.csv", index=False
     )
     pd.DataFrame({"what": ["<script>alert(1)</script>"]}).to_csv(
         tables / "mystery_table.csv", index=False
@@ -139,7 +157,7 @@ def project(tmp_path: Path, monkeypatch) -> Path:
             f"figures/{SITE}/svg_only.svg",
         ],
         "synthesis": [
-            f"tables/{SITE}/item_statistics.csv",
+            f"tables/{SITE}/long_table.csv",
             f"tables/{SITE}/mystery_table.csv",
             f"tables/{SITE}/cfa_one_factor.lavaan",
             f"figures/{SITE}/synthesis_importance_domains.png",
@@ -161,21 +179,61 @@ def _manifest_files(root: Path) -> set[str]:
 
 def test_report_has_every_manifest_file_and_no_orphan(project):
     cfg = load_site(SITE, root=project)
-    html = report.build_report(cfg, max_rows=30)
+    html = report.build_report(cfg)
     assert html == project / "reports" / SITE / "report.html"
     page = _parse(html)
     # Every published file is in the report exactly once; nothing else is.
     assert sorted(page.data_files) == sorted(_manifest_files(project))
     text = " ".join(page.text)
     assert f"tables/{SITE}/stale_table.csv" in text  # named in the unlisted warning only
-    # Numbered tables and figures, captions from captions.csv or generic.
-    assert "Table 1" in text and "Table 3" in text and "Table 4" not in text
+    # The publication table of the reliability CSV, numbered, with APA numbers and labels.
+    assert "Table 1" in text and "Table 2" not in text
+    assert ".81 [.78, .84]" in text and "Workload" in text
+    # Figures numbered; the tidy CSVs listed with their captions (generic when unknown).
     assert "Figure 3" in text and "Figure 4" not in text
-    assert "Reliability of the scales" in text
-    assert "Table: mystery_table" in text
-    assert "First 30 of 100 rows shown." in text
-    # Labels from the codebook and formatted numbers.
-    assert "Workload" in text and "0.812" in text
+    assert "Reliability of the scales" in text and "Table: mystery_table" in text
+    # The stage's interpretation, from the numbers.
+    assert "Cronbach's α of the 1 constructs ranges from .81 to .81" in text
+
+
+def test_report_lists_tables_and_figures_with_working_anchors(project):
+    cfg = load_site(SITE, root=project)
+    source = report.build_report(cfg).read_text(encoding="utf-8")
+    ids = set(re.findall(r'id="([^"]+)"', source))
+    for section in ("list-of-tables", "list-of-figures"):
+        block = source.split(f'<section id="{section}">')[1].split("</section>")[0]
+        anchors = re.findall(r'href="#([^"]+)"', block)
+        assert anchors, section
+        assert set(anchors) <= ids, section
+    figures = source.split('<section id="list-of-figures">')[1].split("</section>")[0]
+    assert re.findall(r"Figure (\d+)", figures) == ["1", "2", "3"]
+
+
+def test_downloads_work_when_the_report_is_moved(project, tmp_path):
+    cfg = load_site(SITE, root=project)
+    html = report.build_report(cfg)
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    for name in (report.REPORT_NAME, report.DOWNLOADS_NAME):
+        shutil.copy(html.parent / name, moved / name)
+    page = _parse(moved / report.REPORT_NAME)
+    links = [h for h in page.hrefs if not h.startswith("#")]
+    assert links
+    for href in links:
+        if href.startswith("data:"):
+            continue  # the CSVs travel inside the page
+        assert (moved / href).is_file(), href  # the zip, beside the report
+    csv = next(h for h in links if h.startswith("data:text/csv;base64,"))
+    assert base64.b64decode(csv.split(",", 1)[1]).startswith(b"scale,label")
+    with zipfile.ZipFile(moved / report.DOWNLOADS_NAME) as archive:
+        names = archive.namelist()
+        assert "figures/synthesis_importance_domains.png" in names
+        assert "figures/svg_only.svg" in names and "tables/reliability.csv" in names
+        dates = {info.date_time for info in archive.infolist()}
+    assert dates == {report.FIXED_ZIP_DATE}  # same bytes on rerun
+    first = (html.parent / report.DOWNLOADS_NAME).read_bytes()
+    report.build_report(cfg)
+    assert (html.parent / report.DOWNLOADS_NAME).read_bytes() == first
 
 
 def test_report_is_self_contained(project):
@@ -186,14 +244,18 @@ def test_report_is_self_contained(project):
     assert len(page.img_src) == 2 and all(
         s.startswith("data:image/png;base64,") for s in page.img_src
     )
+    # Each figure embedded once, at screen resolution (not the 300-dpi file).
+    for src in page.img_src:
+        image = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+        assert image.width <= report.SCREEN_WIDTH_PX and image.mode == "P"
     assert "<svg" in source  # the SVG-only figure is inlined
     assert "link" not in page.tags and "script" not in page.tags
     assert not any(h.startswith(("http:", "https:", "//")) for h in page.hrefs)
     assert 'src="http' not in source and "url(http" not in source and "@import" not in source
     # The stylesheet is inlined unescaped (quoted font names intact).
     assert '"Noto Sans CJK SC"' in source and "&#34;" not in source.split("</style>")[0]
-    # Cell text is escaped, never executed.
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in source
+    # A CSV's cells reach the page only inside its base64 data: link, never as markup.
+    assert "<script>alert(1)" not in source
 
 
 def test_report_provenance_and_banner(project):
@@ -217,7 +279,7 @@ def test_report_without_banner_when_real_and_in_chinese(project):
     source = report.build_report(cfg, language="zh").read_text(encoding="utf-8")
     assert "simulated-banner" not in source
     assert "各量表信度" in source and "表：mystery_table" in source
-    assert "工作量" in source
+    assert "工作量" in source and "表 1" in source
 
 
 def test_report_written_to_staging_under_the_runner(project, tmp_path, monkeypatch):
@@ -275,8 +337,6 @@ def test_screenshot_in_headless_chromium_shows_banner_and_first_figure(project, 
     """Documented visual check: the banner (red) and the first figure (green) are on screen."""
     if report.chromium_binary() is None:
         pytest.skip("Chromium not installed: apt-get install chromium (Debian) for this check")
-    from PIL import Image
-
     cfg = load_site(SITE, root=project)
     html = report.build_report(cfg)
     png = report.screenshot(html, tmp_path / "shot.png", width=1200, height=1600)
@@ -285,3 +345,38 @@ def test_screenshot_in_headless_chromium_shows_banner_and_first_figure(project, 
     green = np.all(np.abs(image - [0, 200, 0]) < 8, axis=2)  # the first figure's patch
     assert banner[:150].mean() > 0.3  # the top of the page is the red banner
     assert green.sum() > 10_000  # the first figure is rendered, not a broken image
+
+
+def test_contents_stay_in_view_when_scrolled(project, tmp_path):
+    """Headless Chromium scrolls the page far down: the contents column is still at the top."""
+    if report.chromium_binary() is None:
+        pytest.skip("Chromium not installed: apt-get install chromium (Debian) for this check")
+    cfg = load_site(SITE, root=project)
+    source = report.build_report(cfg).read_text(encoding="utf-8")
+    probe = (
+        '<div style="height:6000px"></div><script>window.scrollTo(0, 4000);'
+        "const navBox = document.querySelector('nav.toc').getBoundingClientRect().top;"
+        "document.body.dataset.scroll = Math.round(window.scrollY);"
+        "document.body.dataset.navTop = Math.round(navBox);</script></body>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text(source.replace("</body>", probe), encoding="utf-8")
+    dom = subprocess.run(
+        [report.chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu",
+         "--window-size=1280,900", "--dump-dom", page.as_uri()],
+        check=True, capture_output=True, text=True, timeout=120,
+    ).stdout  # fmt: skip
+    scroll = int(re.search(r'data-scroll="(\d+)"', dom).group(1))
+    nav_top = int(re.search(r'data-nav-top="(-?\d+)"', dom).group(1))
+    assert scroll >= 4000 and 0 <= nav_top < 50
+
+
+def test_pdf_is_printed_by_headless_chromium(project, tmp_path):
+    if report.chromium_binary() is None:
+        pytest.skip("Chromium not installed: apt-get install chromium (Debian) for this check")
+    cfg = load_site(SITE, root=project)
+    html = report.build_report(cfg)
+    pdf = report.print_pdf(html, tmp_path / "report.pdf")
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-") and b"/Type /Page" in data
+    assert b"(D:19800101000000" in data or b"CreationDate" not in data  # no time of printing

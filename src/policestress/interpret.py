@@ -4,8 +4,8 @@ Each function takes the stage's tidy table(s) (DataFrames, as the stage publishe
 returns one paragraph for the report, e.g. "CFI = .973, TLI = .969, RMSEA = .023, 90% CI
 [.016, .029], SRMR = .045: ...". Nothing is hard-coded: every number comes from the tables,
 every verdict from a stated convention (Hu & Bentler 1999 for fit, Chen 2007 for
-invariance, .70 for reliability as the descriptive stage set it). Numbers follow APA style:
-no leading zero for statistics bounded by 1, p < .001.
+invariance, the reliability threshold the descriptive stage set). Numbers are formatted by
+the one formatter of the publication tables (:func:`policestress.publication.format_number`).
 
 Examples
 --------
@@ -26,30 +26,19 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from policestress.publication import format_number, format_p
+
 LANGUAGES = ("en", "zh")
 
 
-def bounded(value: float, decimals: int = 3) -> str:
-    """A statistic bounded by 1 (r, CFI, RMSEA, alpha) without the leading zero.
-
-    Examples
-    --------
-    >>> bounded(0.9731), bounded(-0.2), bounded(1.0)
-    ('.973', '-.200', '1.000')
-    """
-    text = f"{value:.{decimals}f}"
-    return text.replace("0.", ".", 1) if abs(value) < 1 else text
+def fmt(value: float, statistic: str) -> str:
+    """One number as every table prints it (:func:`policestress.publication.format_number`)."""
+    return format_number(value, statistic)
 
 
 def p_value(p: float) -> str:
-    """``p = .032`` or ``p < .001``.
-
-    Examples
-    --------
-    >>> p_value(0.0321), p_value(1e-9)
-    ('p = .032', 'p < .001')
-    """
-    return "p < .001" if p < 0.001 else f"p = {bounded(p)}"
+    """``p = .032`` or ``p < .001`` (:func:`policestress.publication.format_p`)."""
+    return format_p(p, symbol=True)
 
 
 def _check(language: str) -> None:
@@ -127,13 +116,15 @@ def reliability_text(reliability: pd.DataFrame, language: str = "en") -> str:
     name = next(c for c in ("label", "scale", "construct") if c in rows)
     threshold = float(rows["threshold"].iloc[0]) if "threshold" in rows else 0.70
     low = rows[rows["alpha"] < threshold].sort_values("alpha")
-    a_lo, a_hi = bounded(rows["alpha"].min(), 2), bounded(rows["alpha"].max(), 2)
+    a_lo, a_hi = fmt(rows["alpha"].min(), "alpha"), fmt(rows["alpha"].max(), "alpha")
     omega = "omega" in rows and rows["omega"].notna().any()
     o_lo, o_hi = (
-        (bounded(rows["omega"].min(), 2), bounded(rows["omega"].max(), 2)) if omega else ("", "")
+        (fmt(rows["omega"].min(), "omega"), fmt(rows["omega"].max(), "omega"))
+        if omega
+        else ("", "")
     )
-    names = ", ".join(f"{getattr(r, name)} (α = {bounded(r.alpha, 2)})" for r in low.itertuples())
-    cut = bounded(threshold, 2)
+    names = ", ".join(f"{getattr(r, name)} (α = {fmt(r.alpha, 'alpha')})" for r in low.itertuples())
+    cut = fmt(threshold, "alpha")
     if language == "zh":
         text = f"{len(rows)} 个构念的 Cronbach's α 在 {a_lo} 至 {a_hi} 之间"
         text += f"（McDonald's ω 为 {o_lo} 至 {o_hi}）；" if omega else "；"
@@ -158,8 +149,8 @@ def efa_text(adequacy: pd.DataFrame, variance: pd.DataFrame, language: str = "en
     a = adequacy.iloc[0]
     kmo = float(a["kmo"])
     test = (
-        f"KMO = {bounded(kmo)}, Bartlett χ²({int(a['bartlett_df'])}) = "
-        f"{a['bartlett_chi2']:.2f}, {p_value(float(a['bartlett_p']))} (n = {int(a['n'])})"
+        f"KMO = {fmt(kmo, 'kmo')}, Bartlett χ²({fmt(a['bartlett_df'], 'df')}) = "
+        f"{fmt(a['bartlett_chi2'], 'chi2')}, {p_value(float(a['bartlett_p']))} (n = {int(a['n'])})"
     )
     explained = float(variance["cumulative_var"].iloc[-1])
     k, k_pa, k_kaiser = (int(a[c]) for c in ("n_factors_used", "n_factors_parallel",
@@ -196,9 +187,11 @@ def _fit_verdict(row, language: str) -> str:
 
 def _fit_numbers(row) -> str:
     return (
-        f"χ²({int(row.df)}) = {row.chi2:.2f}, {p_value(row.p)}, CFI = {bounded(row.cfi)}, "
-        f"TLI = {bounded(row.tli)}, RMSEA = {bounded(row.rmsea)}, 90% CI "
-        f"[{bounded(row.rmsea_ci_low)}, {bounded(row.rmsea_ci_high)}], SRMR = {bounded(row.srmr)}"
+        f"χ²({fmt(row.df, 'df')}) = {fmt(row.chi2, 'chi2')}, {p_value(row.p)}, "
+        f"CFI = {fmt(row.cfi, 'cfi')}, TLI = {fmt(row.tli, 'tli')}, "
+        f"RMSEA = {fmt(row.rmsea, 'rmsea')}, 90% CI "
+        f"[{fmt(row.rmsea_ci_low, 'rmsea')}, {fmt(row.rmsea_ci_high, 'rmsea')}], "
+        f"SRMR = {fmt(row.srmr, 'srmr')}"
     )
 
 
@@ -220,10 +213,10 @@ def cfa_text(
         if best != chosen:
             best_name = model_labels.get(best, best)
             text += (
-                f"；BIC 最小的是{best_name}（BIC = {comparable.loc[best, 'bic']:.1f}）"
+                f"；BIC 最小的是{best_name}（BIC = {fmt(comparable.loc[best, 'bic'], 'ic')}）"
                 if language == "zh"
                 else f"; the lowest BIC is that of {best_name} "
-                f"(BIC = {comparable.loc[best, 'bic']:.1f})"
+                f"(BIC = {fmt(comparable.loc[best, 'bic'], 'ic')})"
             )
     return text + ("。" if language == "zh" else ".")
 
@@ -249,7 +242,7 @@ def invariance_text(
     ...     "delta_cfi": [np.nan, -0.006, -0.056], "delta_rmsea": [np.nan, 0.003, 0.013],
     ...     "chen_delta_cfi_min": [-0.01] * 3, "chen_delta_rmsea_max": [0.015] * 3})
     >>> invariance_text(t, {"g": "Post"})
-    'Post: configural model CFI = .956, RMSEA = .038; metric invariance holds (ΔCFI = -.006), scalar does not (ΔCFI = -.056, ΔRMSEA = .013) (Chen, 2007: ΔCFI ≥ -.010, ΔRMSEA ≤ .015).'
+    'Post: configural model CFI = .956, RMSEA = .038; metric invariance holds (ΔCFI = −.006), scalar does not (ΔCFI = −.056, ΔRMSEA = .013) (Chen, 2007: ΔCFI ≥ −.010, ΔRMSEA ≤ .015).'
     """
     _check(language)
     names = STEP_NAMES[language]
@@ -264,29 +257,31 @@ def invariance_text(
             if not ok:
                 failed = r
                 break
-            held, delta = names[r.step], f" (ΔCFI = {bounded(r.delta_cfi)})"
+            held, delta = names[r.step], f" (ΔCFI = {fmt(r.delta_cfi, 'delta_fit')})"
         if language == "zh":
-            text = f"{label}：形态模型 CFI = {bounded(base.cfi)}，RMSEA = {bounded(base.rmsea)}；{held}不变性成立{delta}"
+            text = f"{label}：形态模型 CFI = {fmt(base.cfi, 'cfi')}，RMSEA = {fmt(base.rmsea, 'rmsea')}；{held}不变性成立{delta}"
             if failed is not None:
                 text += (
-                    f"，{names[failed.step]}不变性不成立（ΔCFI = {bounded(failed.delta_cfi)}，"
-                    f"ΔRMSEA = {bounded(failed.delta_rmsea)}）"
+                    f"，{names[failed.step]}不变性不成立（ΔCFI = {fmt(failed.delta_cfi, 'delta_fit')}，"
+                    f"ΔRMSEA = {fmt(failed.delta_rmsea, 'delta_fit')}）"
                 )
         else:
             text = (
-                f"{label}: configural model CFI = {bounded(base.cfi)}, RMSEA = "
-                f"{bounded(base.rmsea)}; {held} invariance holds{delta}"
+                f"{label}: configural model CFI = {fmt(base.cfi, 'cfi')}, RMSEA = "
+                f"{fmt(base.rmsea, 'rmsea')}; {held} invariance holds{delta}"
             )
             if failed is not None:
                 text += (
-                    f", {names[failed.step]} does not (ΔCFI = {bounded(failed.delta_cfi)}, "
-                    f"ΔRMSEA = {bounded(failed.delta_rmsea)})"
+                    f", {names[failed.step]} does not (ΔCFI = {fmt(failed.delta_cfi, 'delta_fit')}, "
+                    f"ΔRMSEA = {fmt(failed.delta_rmsea, 'delta_fit')})"
                 )
         parts.append(text)
+    cfi_min = fmt(table["chen_delta_cfi_min"].dropna().iloc[0], "delta_fit")
+    rmsea_max = fmt(table["chen_delta_rmsea_max"].dropna().iloc[0], "delta_fit")
     rule = (
-        "（Chen, 2007：ΔCFI ≥ -.010，ΔRMSEA ≤ .015）。"
+        f"（Chen, 2007：ΔCFI ≥ {cfi_min}，ΔRMSEA ≤ {rmsea_max}）。"
         if language == "zh"
-        else " (Chen, 2007: ΔCFI ≥ -.010, ΔRMSEA ≤ .015)."
+        else f" (Chen, 2007: ΔCFI ≥ {cfi_min}, ΔRMSEA ≤ {rmsea_max})."
     )
     return _join(language, parts) + rule
 
@@ -323,16 +318,16 @@ def eri_text(
         if len(rows):
             r = rows.iloc[0]
             kind = "adjusted" if r.model == "adjusted" else "unadjusted"
-            ci_or = f"[{r.ci_low:.2f}, {r.ci_high:.2f}]"
+            ci_or = f"[{fmt(r.ci_low, 'odds_ratio')}, {fmt(r.ci_high, 'odds_ratio')}]"
             if language == "zh":
                 kind_zh = "调整后" if kind == "adjusted" else "未调整"
                 text += (
-                    f"；失衡者出现高职业压力感的比值比为 {r.odds_ratio:.2f}"
+                    f"；失衡者出现高职业压力感的比值比为 {fmt(r.odds_ratio, 'odds_ratio')}"
                     f"（{kind_zh}，95% CI {ci_or}，{p_value(r.p)}）"
                 )
             else:
                 text += (
-                    f"; with it the odds of high perceived stress are {r.odds_ratio:.2f} times "
+                    f"; with it the odds of high perceived stress are {fmt(r.odds_ratio, 'odds_ratio')} times "
                     f"as high ({kind} OR, 95% CI {ci_or}, {p_value(r.p)})"
                 )
     return text + ("。" if language == "zh" else ".")
@@ -359,21 +354,21 @@ def synthesis_text(ranking: pd.DataFrame, language: str = "en") -> str:
         "en": {"dominance": "general dominance weight", "relative_weights": "relative weight"},
         "zh": {"dominance": "一般优势权重", "relative_weights": "相对权重"},
     }[language].get(method, method)
-    ci = f"[{bounded(top.ci_low)}, {bounded(top.ci_high)}]"
+    ci = f"[{fmt(top.ci_low, 'weight')}, {fmt(top.ci_high, 'weight')}]"
     nxt = rows.iloc[1] if len(rows) > 1 else None
     if language == "zh":
         text = (
-            f"在 {len(rows)} 个压力源领域中，{top.label}排第一：{method_name} {bounded(top.weight)}"
+            f"在 {len(rows)} 个压力源领域中，{top.label}排第一：{method_name} {fmt(top.weight, 'weight')}"
             f"（95% CI {ci}），占已解释方差的 {top.share:.1%}，在 {top.p_first:.1%} 的自助样本中排第一"
         )
         if nxt is not None:
-            text += f"；其次为{nxt.label}（{bounded(nxt.weight)}）"
+            text += f"；其次为{nxt.label}（{fmt(nxt.weight, 'weight')}）"
         return text + "。"
     text = (
         f"{top.label} ranks first among the {len(rows)} domains: {method_name} "
-        f"{bounded(top.weight)} (95% CI {ci}), {top.share:.1%} of the explained variance, "
+        f"{fmt(top.weight, 'weight')} (95% CI {ci}), {top.share:.1%} of the explained variance, "
         f"first in {top.p_first:.1%} of the bootstrap samples"
     )
     if nxt is not None:
-        text += f"; next: {nxt.label} ({bounded(nxt.weight)})"
+        text += f"; next: {nxt.label} ({fmt(nxt.weight, 'weight')})"
     return text + "."

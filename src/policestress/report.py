@@ -7,10 +7,16 @@ a stage wrote appears (no missing) and nothing else does (no orphan). Files lyin
 ``tables/<site>`` or ``figures/<site>`` that no manifest lists (left over from an
 interactive run, say) are named in a warning at the top instead.
 
-* tables (CSV under ``tables/``) are shown as three-line HTML tables with labels in the
-  report's language; long ones are cut to ``max_rows`` rows with a note, the CSV linked;
-* figures are embedded as base64 PNG (the SVG beside it is linked), so the file opens
-  offline with no external fetch; CSS is inlined;
+* each stage's section opens with a short interpretation written from its numbers
+  (:mod:`policestress.interpret`), then the thesis's tables of that stage
+  (:mod:`policestress.publication`: the same tables as the Word and LaTeX files), its
+  figures, and its tidy CSVs, each embedded as a ``data:`` link (a download that survives
+  moving the report); appendix tables close the report, with numbered lists of tables and
+  figures and a contents column that stays in view;
+* figures are embedded once, at screen resolution (palette PNG); the print files (PNG
+  300 dpi, SVG), the CSVs, the executed notebooks and the thesis tables are in
+  ``report_files.zip`` beside the report, linked by its bare name; the page opens offline
+  with no external fetch; CSS is inlined; :func:`print_pdf` prints it to ``report.pdf``;
 * other files (processed data, lavaan model syntax) are listed with their SHA-256;
 * provenance: SHA-256 of the raw data file and of ``analysis.csv``, the git commit, the
   Python and package versions (``importlib.metadata``); nothing time-dependent, so a rerun
@@ -29,7 +35,6 @@ Examples
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
 import re
@@ -44,11 +49,12 @@ import pandas as pd
 from PIL import Image
 
 from policestress import interpret
-from policestress.config import Codebook, SiteConfig
+from policestress import publication as pub
+from policestress.config import SiteConfig
 from policestress.paths import SitePaths
 from policestress.provenance import git_commit, package_versions, sha256
 from policestress.stages import MANIFEST_DIR, STAGES
-from policestress.thesis_tables import caption, caption_order, format_table, label_table
+from policestress.thesis_tables import caption, caption_order
 
 REPORT_NAME = "report.html"
 PDF_NAME = "report.pdf"
@@ -91,7 +97,8 @@ TEXT = {
         "figure": "Figure",
         "file": "File",
         "rows": "rows",
-        "truncated": "First {shown} of {total} rows shown.",
+        "csv_tables": "Tidy tables (CSV, for machines)",
+        "appendix": "Appendix tables",
         "other_files": "Other files of this stage",
         "not_run": "This stage has not been run.",
         "thesis_tables": "Thesis tables (Word and LaTeX)",
@@ -137,7 +144,8 @@ TEXT = {
         "figure": "图",
         "file": "文件",
         "rows": "行",
-        "truncated": "仅显示前 {shown} 行（共 {total} 行）。",
+        "csv_tables": "整洁数据表（CSV，供程序读取）",
+        "appendix": "附表",
         "other_files": "本阶段的其他文件",
         "not_run": "该阶段尚未运行。",
         "thesis_tables": "论文用表格（Word 与 LaTeX）",
@@ -241,35 +249,6 @@ def unlisted_outputs(paths: SitePaths, published: pd.DataFrame) -> list[str]:
     return out
 
 
-def table_html(
-    csv_path: Path, codebook: Codebook | None, language: str, max_rows: int, digits: int = 3
-) -> tuple[str, int, int]:
-    """HTML of a CSV as a labelled three-line table: ``(html, rows shown, rows in total)``.
-
-    Numbers are right-aligned, text columns left-aligned; every cell is HTML-escaped.
-    """
-    raw = pd.read_csv(csv_path, encoding="utf-8")
-    shown = raw.head(max_rows)
-    text = format_table(label_table(shown, codebook, language), digits)
-    numeric = [pd.api.types.is_numeric_dtype(raw.iloc[:, i]) for i in range(raw.shape[1])]
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in text.columns)
-    body = [
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(v)}</td>" if is_number else f'<td class="text">{html.escape(v)}</td>'
-            for v, is_number in zip(row, numeric, strict=True)
-        )
-        + "</tr>"
-        for row in text.itertuples(index=False)
-    ]
-    table = (
-        f'<table class="data"><thead><tr>{head}</tr></thead><tbody>\n'
-        + "\n".join(body)
-        + "\n</tbody></table>"
-    )
-    return table, len(shown), len(raw)
-
-
 def data_uri(data: bytes, mime: str) -> str:
     """``data:<mime>;base64,...``: a download that lives inside the page.
 
@@ -348,18 +327,35 @@ def stage_interpretation(stage: str, cfg: SiteConfig, rows: pd.DataFrame, langua
     return ""
 
 
-def build_sections(
-    cfg: SiteConfig, published: pd.DataFrame, language: str, max_rows: int, digits: int = 3
-) -> list[dict]:
-    """One dict per analysis stage with its interpretation, numbered tables and figures.
+def publication_item(table: pub.PublicationTable) -> dict:
+    """A publication table as the report shows it: anchored, titled, rendered once."""
+    anchor = f"tab-{table.key}"
+    return {
+        "kind": "table",
+        "anchor": anchor,
+        "title": table.title,
+        "caption": table.caption,
+        "html": pub.to_html(table, anchor=anchor),
+        "landscape": table.orientation == "landscape",
+    }
 
-    Tables carry their CSV as a ``data:`` URI (a download that survives moving the report);
-    figures are embedded once, at screen resolution (:func:`screen_png`), or inlined when
-    only an SVG exists; their print files are named as members of :data:`DOWNLOADS_NAME`.
+
+def build_sections(
+    cfg: SiteConfig,
+    published: pd.DataFrame,
+    language: str,
+    publication_tables: list[pub.PublicationTable] = (),
+) -> list[dict]:
+    """One dict per analysis stage: its interpretation, publication tables, figures and CSVs.
+
+    The publication tables of a stage (:mod:`policestress.publication`, appendix tables
+    excepted) come first; figures are embedded once, at screen resolution
+    (:func:`screen_png`), or inlined when only an SVG exists, their print files named as
+    members of :data:`DOWNLOADS_NAME`; each tidy CSV is listed with a ``data:`` link (a
+    download that survives moving the report).
     """
     base = cfg.paths.base
-    table_no = figure_no = 0
-    t = TEXT[language]
+    figure_no = 0
     sections = []
     for stage in STAGES:
         if stage == "report":
@@ -368,26 +364,16 @@ def build_sections(
         # Within a stage: the order of templates/captions.csv, unknown stems after, by name.
         order = [caption_order(r.stem, r.kind) for r in rows.itertuples()]
         rows = rows.assign(_order=order).sort_values(["_order", "stem"], kind="stable")
-        items, others, seen_figures = [], [], set()
+        items, others, csvs, seen_figures = [], [], [], set()
         for row in rows.itertuples():
             file = base / row.path
             if row.kind == "table":
-                table_no += 1
-                table, shown, total = table_html(file, cfg.codebook, language, max_rows, digits)
-                items.append(
+                csvs.append(
                     {
-                        "kind": "table",
-                        "number": table_no,
-                        "anchor": f"table-{table_no}",
-                        "caption": caption(row.stem, "table", language, cfg.codebook),
-                        "html": table,
                         "path": row.path,
                         "name": file.name,
+                        "caption": caption(row.stem, "table", language, cfg.codebook),
                         "href": data_uri(file.read_bytes(), "text/csv"),
-                        "n_rows": total,
-                        "truncated": t["truncated"].format(shown=shown, total=total)
-                        if shown < total
-                        else "",
                     }
                 )
             elif row.kind == "figure":
@@ -413,6 +399,9 @@ def build_sections(
                 items.append(item)
             else:
                 others.append({"path": row.path, "sha256": sha256(file)})
+        tables = [
+            publication_item(t) for t in publication_tables if t.stage == stage and not t.appendix
+        ]
         sections.append(
             {
                 "id": f"stage-{stage}",
@@ -422,10 +411,11 @@ def build_sections(
                 "interpretation": stage_interpretation(stage, cfg, rows, language)
                 if not rows.empty
                 else "",
-                "items": items,
+                "items": tables + items,
                 "others": others,
-                "tables": [i for i in items if i["kind"] == "table"],
-                "figures": [i for i in items if i["kind"] == "figure"],
+                "csvs": csvs,
+                "tables": tables,
+                "figures": items,
             }
         )
     return sections
@@ -500,10 +490,9 @@ def build_report(
     cfg: SiteConfig,
     out_dir: Path | None = None,
     language: str | None = None,
-    max_rows: int = 30,
     thesis_tables: pd.DataFrame | None = None,
-    digits: int = 3,
     thesis_dir: Path | None = None,
+    publication_tables: list[pub.PublicationTable] | None = None,
 ) -> Path:
     """Write ``report.html`` and :data:`DOWNLOADS_NAME` for a site; return the report's path.
 
@@ -515,15 +504,15 @@ def build_report(
         under the stage runner, so the runner publishes it).
     language : str, optional
         'zh' or 'en'; default ``cfg.language``.
-    max_rows : int
-        Longer tables are cut to this many rows in the HTML (the whole CSV is embedded).
     thesis_tables : DataFrame, optional
-        Output of :func:`policestress.thesis_tables.write_thesis_tables`, to list the files.
-    digits : int
-        Decimals of the numbers in the tables.
+        Output of :func:`policestress.publication.write_publication_tables`, to list the files.
     thesis_dir : Path, optional
         Folder of the thesis tables, zipped into the downloads; default
         ``cfg.paths.output_dir("tables") / "thesis"``.
+    publication_tables : list of PublicationTable, optional
+        The thesis's tables (:func:`policestress.publication.publication_tables`), shown in
+        the sections of their stages (appendix tables in the appendix); default: built here
+        from the published CSVs with the site's ``report.loading_cutoff``.
     """
     language = language or cfg.language
     if language not in TEXT:
@@ -556,7 +545,19 @@ def build_report(
         p.relative_to(cfg.paths.base).as_posix() for p in sorted(report_dir.glob("*.ipynb"))
     ]
     site_title = cfg.settings.get(f"title_{language}") or cfg.name
-    sections = build_sections(cfg, published, language, max_rows, digits)
+    if publication_tables is None:
+        csv_files = [
+            cfg.paths.base / p for p in published.loc[published["kind"] == "table", "path"]
+        ]
+        publication_tables = pub.publication_tables(
+            pub.read_tables(csv_files),
+            cfg.codebook,
+            language,
+            simulated=cfg.simulated,
+            loading_cutoff=float(cfg.get("report.loading_cutoff", 0.30)),
+        )
+    sections = build_sections(cfg, published, language, publication_tables)
+    appendix = [publication_item(t) for t in publication_tables if t.appendix]
     context = {
         "language": language,
         "title": t["title"],
@@ -565,7 +566,8 @@ def build_report(
         "t": t,
         "css": _load_template("report.css"),
         "sections": sections,
-        "all_tables": [i for sec in sections for i in sec["tables"]],
+        "appendix": appendix,
+        "all_tables": [i for sec in sections for i in sec["tables"]] + appendix,
         "all_figures": [i for sec in sections for i in sec["figures"]],
         "downloads": DOWNLOADS_NAME,
         "unlisted": unlisted_outputs(cfg.paths, published),

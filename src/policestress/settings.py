@@ -237,14 +237,13 @@ class Synthesis:
 @dataclass(kw_only=True)
 class Report:
     language: Literal["zh", "en"] | None = key(None, "report language (default: `language`)")
-    max_rows: int = key(30, "longer tables are truncated in report.html", ge=1)
-    digits: int = key(3, "decimals shown in report.html", ge=0)
     loading_cutoff: float = key(
         0.30,
         "EFA loadings with a smaller absolute value are blank in the thesis tables",
         ge=0,
         le=1,
     )
+    pdf: bool = key(True, "print report.pdf with headless Chromium (Debian package chromium)")
 
 
 @dataclass(kw_only=True)

@@ -3,7 +3,8 @@
 Each function returns a matplotlib Figure at print size (15 cm wide) with its texts in
 ``language`` ('zh' or 'en'); write it with :func:`policestress.plots.save_figure`. Factors
 are named after the codebook construct most of their items belong to
-(:func:`factor_names`), not MR1, MR2, ...
+(:func:`policestress.publication.factor_names`, the names of the loadings table too), not
+MR1, MR2, ...
 
 Examples
 --------
@@ -14,15 +15,10 @@ Examples
 >>> x = pd.DataFrame(np.repeat(f, 3, axis=1) * 0.7 + rng.standard_normal((300, 6)) * 0.7,
 ...                  columns=["a1", "a2", "a3", "b1", "b2", "b3"])
 >>> fig = scree_plot(parallel_analysis(x, n_iter=100, seed=0), language="zh")
->>> names = factor_names(efa(x, 2).loadings, {"A": ["a1", "a2", "a3"], "B": ["b1", "b2", "b3"]})
->>> sorted(names.values())
-['A', 'B']
->>> fig = loading_heatmap(efa(x, 2), factor_labels=names)
+>>> fig = loading_heatmap(efa(x, 2), factor_labels={"MR1": "A", "MR2": "B"}, language="zh")
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -102,54 +98,6 @@ def sorted_items(loadings: pd.DataFrame) -> list[str]:
     return [loadings.index[i] for i in order]
 
 
-def factor_names(
-    loadings: pd.DataFrame,
-    scales: dict[str, list[str]],
-    labels: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """Factor -> label of the construct most of its items (by primary loading) belong to.
-
-    Ties go to the construct whose items load more in sum. A construct that names two
-    factors gets a running number on the second (``工作量 (2)``); a factor that is the
-    primary factor of no item keeps its name (``MR7``).
-
-    Parameters
-    ----------
-    loadings : DataFrame
-        Items x factors (``EFAResult.loadings``).
-    scales : dict
-        Construct -> items (``cfg.codebook.scales("stress_sources")``).
-    labels : dict, optional
-        Construct -> display label (the construct name by default).
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> L = pd.DataFrame({"MR1": [.1, .2, .8], "MR2": [.7, .6, .1]}, index=["a1", "a2", "b1"])
-    >>> factor_names(L, {"a": ["a1", "a2"], "b": ["b1"]}, {"a": "Alpha", "b": "Beta"})
-    {'MR1': 'Beta', 'MR2': 'Alpha'}
-    """
-    labels = labels or {}
-    construct_of = {item: c for c, items in scales.items() for item in items}
-    values = loadings.abs()
-    primary = values.idxmax(axis=1)
-    names: dict[str, str] = {}
-    used: Counter = Counter()
-    for factor in loadings.columns:
-        members = [i for i in primary.index[primary == factor] if i in construct_of]
-        if not members:
-            names[factor] = str(factor)
-            continue
-        counts = Counter(construct_of[i] for i in members)
-        weight = {c: values.loc[[i for i in members if construct_of[i] == c], factor].sum()
-                  for c in counts}  # fmt: skip
-        best = max(counts, key=lambda c: (counts[c], weight[c]))
-        used[best] += 1
-        label = labels.get(best, best)
-        names[factor] = label if used[best] == 1 else f"{label} ({used[best]})"
-    return names
-
-
 def loading_heatmap(
     result: EFAResult,
     labels: dict[str, str] | None = None,
@@ -169,7 +117,8 @@ def loading_heatmap(
     labels : dict, optional
         Item id -> label for the y axis (item ids by default; ids keep the figure narrow).
     factor_labels : dict, optional
-        Factor -> label (:func:`factor_names`), written vertically above the columns.
+        Factor -> label (:func:`policestress.publication.factor_names`), written vertically
+        above the columns.
     annotate_above : float
         Print loadings whose absolute value is at least this.
     title : str, optional
