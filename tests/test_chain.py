@@ -330,3 +330,42 @@ def test_default_site_report_is_small_with_downloads_and_pdf(scratch):
     assert "thesis/cfa_fit.docx" in names and "tables/cfa_fit.csv" in names
     # printed by headless Chromium (.ci/run installs it; without it the report stage fails)
     assert (folder / PDF_NAME).read_bytes()[:5] == b"%PDF-"
+
+
+def test_default_site_report_tables_hold_no_python_values_or_ids(scratch):
+    """The tables a reader sees in the report: no True/False, braces, internal ids, p = 0.000."""
+    import re
+    from html.parser import HTMLParser
+
+    from policestress.config import load_site
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.cells = 0, []
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table" and ("class", "pub") in attrs:
+                self.depth += 1
+
+        def handle_endtag(self, tag):
+            if tag == "table" and self.depth:
+                self.depth -= 1
+
+        def handle_data(self, data):
+            if self.depth and data.strip():
+                self.cells.append(data.strip())
+
+    parser = Cells()
+    parser.feed((scratch / "reports" / SITE / "report.html").read_text(encoding="utf-8"))
+    assert len(parser.cells) > 500
+    item_ids = set(load_site(SITE, root=scratch).codebook.item_ids())
+    bad = [
+        c
+        for c in parser.cells
+        if re.search(r"\b(True|False|None|nan)\b", c)
+        or "{" in c
+        or re.fullmatch(r"0\.0+", c)
+        or [w for w in re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", c) if w not in item_ids]
+    ]
+    assert bad == []
