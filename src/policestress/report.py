@@ -254,8 +254,8 @@ def data_uri(data: bytes, mime: str) -> str:
 
     Examples
     --------
-    >>> data_uri(b"a,b\\n", "text/csv")
-    'data:text/csv;base64,YSxiXG4='
+    >>> data_uri(b"a,b", "text/csv")
+    'data:text/csv;base64,YSxi'
     """
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
