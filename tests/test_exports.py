@@ -403,6 +403,17 @@ def test_min_greater_than_max_is_a_config_error(tmp_path):
         make_site(tmp_path, rows)
 
 
+def test_a_codebook_error_stops_the_validate_command_with_its_message(tmp_path):
+    rows = codebook_rows()
+    make_site(tmp_path, rows)
+    rows[4]["min"], rows[4]["max"] = 6, 1
+    table = pd.DataFrame(rows).reindex(columns=CODEBOOK_COLUMNS + ["missing", "bins"])
+    table.fillna("").to_csv(tmp_path / "config/sites" / SITE / "codebook/items.csv", index=False)
+    proc = cli(tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "items.csv, row 6 (item 'W2'): min (6) > max (1)" in proc.stderr
+
+
 @pytest.mark.parametrize("column", ["item_id", "header"])
 def test_duplicate_item_ids_and_headers(tmp_path, column):
     rows = codebook_rows()

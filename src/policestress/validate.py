@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from policestress.config import CODED_TYPES, GENERATED_ID, SiteConfig, load_site
+from policestress.config import CODED_TYPES, GENERATED_ID, ConfigError, SiteConfig, load_site
 from policestress.survey_io import (
     ExportReadError,
     decode_answers,
@@ -486,7 +486,12 @@ def main(argv: list[str] | None = None) -> int:
         "--file", type=Path, help="validate this export instead of the site's raw_file"
     )
     args = parser.parse_args(argv)
-    report = validate_export(load_site(args.site), args.file)
+    try:
+        site = load_site(args.site)
+    except ConfigError as error:  # a broken site.yml or codebook: the message names file and rule
+        print(f"ERROR [config] {error}", file=sys.stderr)
+        return 1
+    report = validate_export(site, args.file)
     print(report.text(), file=sys.stderr if report.errors else sys.stdout)
     if report.errors:
         print(
