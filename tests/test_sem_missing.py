@@ -144,8 +144,9 @@ def test_complete_data_is_the_one_pattern_case_and_from_moments_agrees():
         )
     h1 = ms.em_saturated(pats)
     assert h1.iterations == 0 and np.allclose(h1.sigma, cov) and np.allclose(h1.mu, mean)
-    with pytest.raises(ValueError, match="moments only"):
-        ms.casewise_scores(mom, mu, sigma)
+    for casewise in (ms.casewise_scores, ms.casewise_loglik):
+        with pytest.raises(ValueError, match="moments only"):
+            casewise(mom, mu, sigma)
 
 
 def test_em_reaches_the_maximum_and_baseline_is_the_independence_maximum():

@@ -441,13 +441,19 @@ def _dup_kron_index(p: int):
     return (lin(j, l_, i, k), lin(j, k, i, l_), lin(i, l_, j, k), lin(i, k, j, l_), off_v, off_w)
 
 
-def _dup_kron(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``sum_j D' (a_j kron b_j) D`` over a stack of symmetric p x p matrices (p* x p*)."""
+def _dup_kron(a: np.ndarray, b: np.ndarray, swap_symmetric: bool = False) -> np.ndarray:
+    """``sum_j D' (a_j kron b_j) D`` over a stack of symmetric p x p matrices (p* x p*).
+
+    ``swap_symmetric``: the caller guarantees ``sum_j a_j kron b_j = sum_j b_j kron a_j``
+    (e.g. ``a_j = f_j K_j``, ``b_j = K_j``), which halves the gathers.
+    """
     npat, p, _ = a.shape
     # q[b, d, a, c] = sum_j a_j[b, d] b_j[a, c]; (a kron b) at (vec(a, b), vec(c, d)) is q[b, d, a, c]
     q = (np.ascontiguousarray(a.reshape(npat, p * p).T) @ b.reshape(npat, p * p)).ravel()
     t1, t2, t3, t4, off_v, off_w = _dup_kron_index(p)
     # D sums the two positions (a, b) and (b, a) of each off-diagonal vech element
+    if swap_symmetric:  # then q[i, l, j, k] = q[j, k, i, l] and q[i, k, j, l] = q[j, l, i, k]
+        return (1.0 + off_v * off_w) * q[t1] + (off_v + off_w) * q[t2]
     return q[t1] + off_w * q[t2] + off_v * q[t3] + (off_v * off_w) * q[t4]
 
 
@@ -473,9 +479,10 @@ def casewise_loglik(pats: MissingPatterns, mu: np.ndarray, sigma: np.ndarray) ->
     [-2.3379, -1.4189, -1.4189]
     """
     w = _Fiml(pats, mu, sigma)
+    a = w.a()  # refuses patterns built from moments only
     z = pats.data - w.mu
     z[np.isnan(z)] = 0.0
-    dist = np.einsum("ij,ij->i", z, w.a())
+    dist = np.einsum("ij,ij->i", z, a)
     n_obs = np.repeat(pats.observed.sum(axis=1), pats.freq)
     ld = np.repeat(w.pat_logdet, pats.freq)
     ll = -0.5 * (n_obs * LOG_2PI + ld + dist)
@@ -583,7 +590,7 @@ def fiml_information(
     fk = f[:, None, None] * k
     i11 = fk.sum(axis=0)
     if kind == "expected":
-        i22 = 0.5 * _dup_kron(fk, k)
+        i22 = 0.5 * _dup_kron(fk, k, swap_symmetric=True)
         i21 = np.zeros((i22.shape[0], p))
     else:
         asum, wa = w.pattern_a_stats()
