@@ -408,6 +408,24 @@ def test_every_table_is_numbered_captioned_and_marked_simulated(tables):
         )
 
 
+def test_an_id_without_a_label_is_named_in_a_warning(tidy, codebook):
+    tidy["cfa_fit"].loc[1, "model"] = "my_model"
+    with pytest.warns(UserWarning, match=r"cfa-fit: column '模型' row 2: internal id 'my_model'"):
+        tables = pub.publication_tables(tidy, codebook, "zh")
+    assert _by_key(tables, "cfa-fit").rows[1][0] == "my_model"  # shown, not dropped
+
+
+def test_html_has_the_caption_spanning_headers_and_the_note(tables):
+    page = pub.to_html(_by_key(tables, "group-comparisons-post-type"))
+    assert (
+        '<caption><span class="pub-number">表 4</span> 各维度得分的群体差异比较：岗位类型</caption>'
+        in page
+    )
+    assert '<th colspan="2" class="span">岗位类型</th>' in page
+    assert '<td colspan="8">注：' in page and "SIMULATED" in page
+    assert page.count("<tr>") == 2 + 2 + 1  # two header rows, two body rows, the note
+
+
 def test_table_problems_names_what_a_reader_should_not_see():
     body = pd.DataFrame(
         {

@@ -81,6 +81,7 @@ import io
 import math
 import re
 import unicodedata
+import warnings
 import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -1503,6 +1504,16 @@ def publication_tables(
                 sources=spec.sources,
                 align=spec.align,
             )
+        )
+    items = codebook.table["item_id"] if codebook is not None else []
+    problems = [p for table in out for p in table_problems(table, items)]
+    if problems:
+        # Not an error: the tables are still usable; but a reader would see ids, so say which.
+        warnings.warn(
+            "publication tables hold ids without a label (add them to the codebook or to "
+            "policestress/templates/column_labels.csv as kind.id, e.g. model.my_model): "
+            + "; ".join(problems[:20]),
+            stacklevel=2,
         )
     return out
 
