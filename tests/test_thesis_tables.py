@@ -362,6 +362,29 @@ def test_reliability_and_prevalence_layouts(tables):
     assert any("Wilson" in n for n in prev.notes)
 
 
+def test_numeric_variables_get_their_own_profile(tidy, codebook):
+    tidy["sample_profile_numeric"] = pd.DataFrame(
+        {
+            "variable": ["post_type", "post_type"],  # any codebook item; labelled
+            "variable_label": ["岗位类型", "岗位类型"],
+            "n": [398, 3],
+            "missing": [2, 397],
+            "mean": [38.21, np.nan],
+            "sd": [7.123, np.nan],
+            "median": [38.0, np.nan],
+            "min": [22.0, np.nan],
+            "max": [59.0, np.nan],
+            "suppressed": [False, True],
+        }
+    )
+    t = _by_key(pub.publication_tables(tidy, codebook, "en"), "sample-profile-numeric")
+    assert t.rows == [
+        ["Post", "398", "38.21", "7.12", "38.00", "22.00", "59.00"],
+        ["Post", "3", "—", "—", "—", "—", "—"],
+    ]
+    assert pub.TEXT["en"]["suppressed"] in t.notes
+
+
 def test_correlations_are_a_lower_triangle_of_the_domain_scores(tables):
     t = _by_key(tables, "score-correlations")
     # domain and outcome scores only (the construct-level matrix is too wide)

@@ -552,6 +552,39 @@ def _sample_profile(tables, lab: Labels, t: dict) -> _Spec | None:
     )
 
 
+def _numeric_profile(tables, lab: Labels, t: dict) -> _Spec | None:
+    data = tables.get("sample_profile_numeric")
+    if data is None or data.empty:
+        return None
+    suppressed = data["suppressed"].map(_truthy)
+
+    def cells(column: str, statistic: str) -> list[str]:
+        return [
+            "—" if s else format_number(v, statistic)
+            for v, s in zip(data[column], suppressed, strict=True)
+        ]
+
+    body = pd.DataFrame(
+        {
+            lab("variable"): [lab.codebook_label(v) for v in data["variable"]],
+            lab("n"): [format_number(v, "count") for v in data["n"]],
+            lab("mean"): cells("mean", "mean"),
+            lab("sd"): cells("sd", "sd"),
+            lab("median"): cells("median", "mean"),
+            lab("min"): cells("min", "mean"),
+            lab("max"): cells("max", "mean"),
+        }
+    )
+    return _Spec(
+        "sample-profile-numeric",
+        {"en": "Sample profile: numeric variables", "zh": "样本基本情况（数值型变量）"},
+        body,
+        [t["suppressed"]] if suppressed.any() else [],
+        "descriptives",
+        ("sample_profile_numeric",),
+    )
+
+
 def _reliability(tables, lab: Labels, t: dict) -> _Spec | None:
     frames = [tables[s] for s in ("reliability", "eri_reliability") if s in tables]
     if not frames:
@@ -1412,6 +1445,7 @@ def _build_specs(tables, lab: Labels, t: dict, loading_cutoff: float) -> list[_S
     specs: list[_Spec | None] = [
         _exclusion_flow(tables, lab, t),
         _sample_profile(tables, lab, t),
+        _numeric_profile(tables, lab, t),
         _reliability(tables, lab, t),
         _score_descriptives(tables, lab, t),
         _score_correlations(tables, lab, t),
