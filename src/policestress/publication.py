@@ -29,6 +29,17 @@ API (for the report and the thesis tables)
 ``factor_names(loadings, codebook, language)``
     EFA factor -> construct label when the factor's items are mostly one construct's (else
     ``F1``, ``F2``, ...): the same names for the loadings table and the figures.
+``table_problems(table, item_ids)``
+    what a reader should never see (True/False, braces, snake_case ids that are not item ids,
+    p printed as 0.000, duplicated columns); :func:`publication_tables` warns with them, the
+    tests assert there are none for the simulated sites.
+
+The tables (keys): exclusion-flow, sample-profile, sample-profile-numeric, reliability,
+score-descriptives, score-correlations, group-comparisons-<grouping>, efa-adequacy,
+efa-loadings, efa-variance, cfa-fit, cfa-validity, invariance, eri-summary, eri-prevalence,
+eri-odds-ratios, synthesis-regression, synthesis-ranking, synthesis-eri-increment; appendix:
+cfa-fit-full, item-statistics. Other tidy CSVs (modification indices, the long structure
+matrix, ...) have no publication layout: they stay data files.
 
 Example for the report::
 
@@ -55,8 +66,10 @@ Word: A4, margins 2.5 cm top and bottom, 3.0 cm left (binding) and 2.5 cm right 
 pages: 3.0 cm at the top, the binding edge, 2.5 cm elsewhere); Times New Roman with SimSun
 for East Asian text, 10.5 pt (五号), 9 pt in wide tables; the caption above the table in
 Word's "Caption" style with a ``SEQ`` field (so Word builds a list of tables and
-cross-references); three-line rules: 1.5 pt top and bottom, 0.75 pt under the header, no
-vertical rules; wide tables in landscape sections.
+cross-references); three-line rules: 1.5 pt top and bottom, 0.75 pt under the header (and
+under spanning headers), no vertical rules; wide tables in landscape sections; header rows
+repeat on every page; numbers never wrap. Orientation: landscape when the table needs more
+than the portrait text width at 9 pt (:func:`table_width`).
 
 LaTeX: booktabs three-line tables, ``\\label{tab:<key>}``, Greek letters in math
 (``$\\alpha$``, ``$\\chi^2$``); each table is scaled to the text width (adjustbox), long ones
