@@ -620,6 +620,14 @@ def test_every_tex_compiles_alone_and_through_tables_tex(tidy, codebook, tmp_pat
 # ---- captions and labels shared with the report -----------------------------------------------
 
 
+def test_publication_captions_come_from_the_captions_file(tables):
+    rows = [r for r in pub.template_rows("captions.csv") if r["kind"] == "publication"]
+    assert all(r["caption_en"] and r["caption_zh"] for r in rows)
+    assert _by_key(tables, "cfa-fit").caption == "竞争模型的验证性因子分析拟合指标"
+    with pytest.raises(KeyError, match="no caption of kind 'publication' for 'nope'"):
+        pub.publication_caption("nope", "en")
+
+
 def test_captions_known_and_generic():
     assert tt.caption("reliability", "table", "en") == "Reliability of the scales"
     assert tt.caption("reliability", "table", "zh") == "各量表信度"
@@ -637,19 +645,3 @@ def test_wildcard_captions_label_the_matched_part(codebook):
         "Mean scores by group (unknown thing)"
     )
     assert tt.caption_order("sample_profile") < tt.caption_order("reliability")
-
-
-def test_generic_text_tables_use_the_publication_formatter():
-    table = pd.DataFrame(
-        {"alpha": [0.8123], "p": [0.0], "n": [392.0], "flag": [True], "x": [1.23456]}
-    )
-    assert tt.format_table(table, digits=3).iloc[0].tolist() == [
-        ".81",
-        "< .001",
-        "392",
-        "yes",
-        "1.235",
-    ]
-    assert tt.format_table(table, language="zh").iloc[0, 3] == "是"
-    labelled = tt.label_table(table, language="zh")
-    assert tt.format_table(labelled, columns=list(table.columns)).iloc[0, 0] == ".81"

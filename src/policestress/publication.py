@@ -89,6 +89,7 @@ Examples
 from __future__ import annotations
 
 import csv
+import fnmatch
 import html
 import io
 import math
@@ -328,7 +329,8 @@ def format_mean_sd(mean, sd) -> str:
 # ---- labels ---------------------------------------------------------------------------------
 
 
-def _read_template_csv(name: str) -> list[dict[str, str]]:
+def template_rows(name: str) -> list[dict[str, str]]:
+    """Rows of a CSV file of ``policestress/templates`` (labels, captions)."""
     text = resources.files("policestress").joinpath("templates", name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
@@ -336,7 +338,23 @@ def _read_template_csv(name: str) -> list[dict[str, str]]:
 @cache
 def label_table() -> dict[str, dict[str, str]]:
     """The one label table, ``templates/column_labels.csv``: name -> its row."""
-    return {row["name"]: row for row in _read_template_csv("column_labels.csv")}
+    return {row["name"]: row for row in template_rows("column_labels.csv")}
+
+
+def publication_caption(key: str, language: str, **fields: str) -> str:
+    """Caption of a publication table from ``templates/captions.csv`` (kind ``publication``;
+    the one file of captions, shared with the report's figures).
+
+    Examples
+    --------
+    >>> publication_caption("group-comparisons-post-type", "zh", group="岗位类型")
+    '各维度得分的群体差异比较：岗位类型'
+    """
+    _check_language(language)
+    for row in template_rows("captions.csv"):
+        if row["kind"] == "publication" and fnmatch.fnmatchcase(key, row["stem"]):
+            return (row[f"caption_{language}"] or row["caption_en"]).format(**fields)
+    raise KeyError(f"templates/captions.csv has no caption of kind 'publication' for {key!r}")
 
 
 def _check_language(language: str) -> None:
@@ -449,7 +467,6 @@ class PublicationTable:
 @dataclass
 class _Spec:
     key: str
-    caption: dict[str, str]
     body: pd.DataFrame
     notes: list[str]
     stage: str
@@ -457,6 +474,7 @@ class _Spec:
     appendix: bool = False
     landscape: bool | None = None  # None: from the width
     align: tuple[str, ...] = ()
+    caption_fields: dict[str, str] = field(default_factory=dict)  # {group} of the caption
 
 
 def _text_width(text: str) -> int:
@@ -557,7 +575,6 @@ def _sample_profile(tables, lab: Labels, t: dict) -> _Spec | None:
         notes.append(t["suppressed"])
     return _Spec(
         "sample-profile",
-        {"en": "Sample profile", "zh": "样本基本情况"},
         body,
         notes,
         "descriptives",
@@ -590,7 +607,6 @@ def _numeric_profile(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "sample-profile-numeric",
-        {"en": "Sample profile: numeric variables", "zh": "样本基本情况（数值型变量）"},
         body,
         [t["suppressed"]] if suppressed.any() else [],
         "descriptives",
@@ -624,7 +640,6 @@ def _reliability(tables, lab: Labels, t: dict) -> _Spec | None:
     notes = [t["omega_missing"]] if data["omega"].isna().any() else []
     return _Spec(
         "reliability",
-        {"en": "Reliability of the scales", "zh": "各量表信度"},
         body,
         notes,
         "descriptives",
@@ -652,7 +667,6 @@ def _score_descriptives(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "score-descriptives",
-        {"en": "Descriptive statistics of the scale scores", "zh": "各维度得分描述统计"},
         body,
         [],
         "descriptives",
@@ -716,14 +730,11 @@ def _group_comparisons(tables, lab: Labels, t: dict) -> list[_Spec]:
         specs.append(
             _Spec(
                 key,
-                {
-                    "en": f"Scale scores by group: {group_label}",
-                    "zh": f"各维度得分的群体差异比较：{group_label}",
-                },
                 body,
                 notes,
                 "descriptives",
                 ("group_comparisons", "group_means"),
+                caption_fields={"group": group_label},
             )
         )
     return specs
@@ -778,10 +789,6 @@ def _score_correlations(tables, lab: Labels, t: dict) -> _Spec | None:
     ]
     return _Spec(
         "score-correlations",
-        {
-            "en": "Means, standard deviations and correlations of the scale scores",
-            "zh": "各变量的均值、标准差与相关系数",
-        },
         pd.DataFrame(body),
         notes,
         "descriptives",
@@ -822,10 +829,6 @@ def _eri_increment(tables, lab: Labels, t: dict) -> _Spec | None:
     body[lab("level")] = _first_only(body[lab("level")])
     return _Spec(
         "synthesis-eri-increment",
-        {
-            "en": "What effort-reward imbalance adds over the stress sources",
-            "zh": "付出-回报失衡对压力源的增量解释",
-        },
         body,
         [],
         "synthesis",
@@ -919,10 +922,6 @@ def _efa_loadings(tables, lab: Labels, t: dict, cutoff: float) -> _Spec | None:
         )
     return _Spec(
         "efa-loadings",
-        {
-            "en": "Exploratory factor analysis: pattern loadings",
-            "zh": "探索性因子分析：因子载荷矩阵",
-        },
         pd.DataFrame(body),
         notes,
         "efa",
@@ -948,10 +947,6 @@ def _efa_adequacy(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "efa-adequacy",
-        {
-            "en": "Sampling adequacy: KMO and Bartlett's test of sphericity",
-            "zh": "KMO 检验与 Bartlett 球形检验",
-        },
         body,
         [],
         "efa",
@@ -979,7 +974,6 @@ def _efa_variance(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "efa-variance",
-        {"en": "Variance explained by the factors", "zh": "因子解释方差"},
         body,
         [],
         "efa",
@@ -1057,10 +1051,6 @@ def _cfa_fit(tables, lab: Labels, t: dict) -> list[_Spec]:
     return [
         _Spec(
             "cfa-fit",
-            {
-                "en": "Fit of the competing confirmatory factor models",
-                "zh": "竞争模型的验证性因子分析拟合指标",
-            },
             main,
             notes,
             "cfa",
@@ -1068,10 +1058,6 @@ def _cfa_fit(tables, lab: Labels, t: dict) -> list[_Spec]:
         ),
         _Spec(
             "cfa-fit-full",
-            {
-                "en": "Confirmatory factor models: all fit statistics",
-                "zh": "验证性因子分析模型的全部拟合指标",
-            },
             full,
             [],
             "cfa",
@@ -1112,10 +1098,6 @@ def _cfa_validity(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "cfa-validity",
-        {
-            "en": "Composite reliability and average variance extracted",
-            "zh": "组合信度与平均方差抽取量",
-        },
         body,
         [],
         "cfa",
@@ -1146,7 +1128,6 @@ def _invariance(tables, lab: Labels, t: dict) -> _Spec | None:
     body[lab("grouping")] = _first_only(body[lab("grouping")])
     return _Spec(
         "invariance",
-        {"en": "Measurement invariance across groups", "zh": "跨群体测量不变性检验"},
         body,
         [t["chen"]],
         "invariance",
@@ -1180,7 +1161,6 @@ def _eri_summary(tables, lab: Labels, t: dict) -> _Spec | None:
         notes.append(t["prorated"].format(k=allowed.group(1)))
     return _Spec(
         "eri-summary",
-        {"en": "Effort-reward imbalance: scale scores", "zh": "付出-回报失衡：量表得分"},
         body,
         notes,
         "eri",
@@ -1229,10 +1209,6 @@ def _eri_prevalence(tables, lab: Labels, t: dict) -> _Spec | None:
         notes.append(t["suppressed"])
     return _Spec(
         "eri-prevalence",
-        {
-            "en": "Prevalence of effort-reward imbalance (ERI ratio > 1) by group",
-            "zh": "各群体付出-回报失衡检出率",
-        },
         body,
         notes,
         "eri",
@@ -1299,10 +1275,6 @@ def _eri_odds_ratios(tables, lab: Labels, t: dict) -> _Spec | None:
         notes.append(f"n = {int(data['n'].max())}.")
     return _Spec(
         "eri-odds-ratios",
-        {
-            "en": "Effort-reward imbalance and high perceived stress: odds ratios",
-            "zh": "付出-回报失衡与高职业压力感：比值比",
-        },
         body,
         notes,
         "eri",
@@ -1340,10 +1312,6 @@ def _synthesis_regression(tables, lab: Labels, t: dict) -> _Spec | None:
     notes[-1] = notes[-1].rstrip("；; ") + ("。" if lab.language == "zh" else ".")
     return _Spec(
         "synthesis-regression",
-        {
-            "en": "Standardized regression of perceived stress on the stress sources",
-            "zh": "职业压力感对各压力源的标准化回归",
-        },
         body,
         notes,
         "synthesis",
@@ -1379,7 +1347,6 @@ def _synthesis_ranking(tables, lab: Labels, t: dict) -> _Spec | None:
     notes = [("权重：" if lab.language == "zh" else "Weights: ") + ", ".join(methods) + "."]
     return _Spec(
         "synthesis-ranking",
-        {"en": "Ranking of the sources of occupational stress", "zh": "职业压力源排序"},
         body,
         notes,
         "synthesis",
@@ -1415,7 +1382,6 @@ def _item_statistics(tables, lab: Labels, t: dict) -> _Spec | None:
         )
     return _Spec(
         "item-statistics",
-        {"en": "Item statistics", "zh": "题项描述统计"},
         body,
         notes,
         "descriptives",
@@ -1442,10 +1408,6 @@ def _exclusion_flow(tables, lab: Labels, t: dict) -> _Spec | None:
     )
     return _Spec(
         "exclusion-flow",
-        {
-            "en": "Exclusion flow: questionnaires removed at each cleaning step",
-            "zh": "样本剔除流程",
-        },
         body,
         [],
         "validate",
@@ -1541,7 +1503,7 @@ def publication_tables(
             PublicationTable(
                 key=spec.key,
                 number=numbers[spec.key],
-                caption=spec.caption[language],
+                caption=publication_caption(spec.key, language, **spec.caption_fields),
                 body=body,
                 notes=tuple(n for n in notes if n),
                 orientation="landscape" if landscape else "portrait",
