@@ -508,6 +508,10 @@ def test_htmt_zero_correlation_warned():
     assert plain.attrs["degenerate"] == []
 
 
-def test_observed_regression_rejected(hs):
-    with pytest.raises(ValueError, match="not supported"):
-        cfa.fit_cfa(hs, "visual =~ x1 + x2 + x3\nvisual ~ x4", "reg")
+def test_observed_regression_fitted_by_the_engine(hs):
+    """The engine fits observed variables in regressions (lavaan's dummy latent variables;
+    checked against lavaan in tests/test_sem.py), which the semopy-based CFA refused."""
+    fit = cfa.fit_cfa(hs, "visual =~ x1 + x2 + x3\nvisual ~ x4", "reg")
+    assert fit.converged
+    est = cfa.parameter_estimates(fit)
+    assert ((est["lhs"] == "visual") & (est["op"] == "~") & (est["rhs"] == "x4")).sum() == 1

@@ -114,7 +114,58 @@ FIML_CASES = {
         ", missing = 'ml', group = 'school', group.equal = c('loadings', 'intercepts')",
     ),
 }
+ROBUST_CASES = {
+    "mlm": ("cfa", HS, {"estimator": "MLM"}, ", estimator = 'MLM'"),
+    "mlr": ("cfa", HS, {"estimator": "MLR"}, ", estimator = 'MLR'"),
+    "mlr_metric": (
+        "cfa",
+        HS,
+        {"estimator": "MLR", "group": "school", "group_equal": ("loadings",)},
+        ", estimator = 'MLR', group = 'school', group.equal = 'loadings'",
+    ),
+    "mlm_scalar": (
+        "cfa",
+        HS,
+        {"estimator": "MLM", "group": "school", "group_equal": ("loadings", "intercepts")},
+        ", estimator = 'MLM', group = 'school', group.equal = c('loadings', 'intercepts')",
+    ),
+}
+FIML_CASES["mlr_fiml"] = (
+    "cfa",
+    HS,
+    {"estimator": "MLR", "missing": "ml"},
+    ", estimator = 'MLR', missing = 'ml'",
+)
+FIML_CASES["mlr_fiml_scalar"] = (
+    "cfa",
+    HS,
+    {
+        "estimator": "MLR",
+        "missing": "ml",
+        "group": "school",
+        "group_equal": ("loadings", "intercepts"),
+    },
+    ", estimator = 'MLR', missing = 'ml', group = 'school', "
+    "group.equal = c('loadings', 'intercepts')",
+)
+CASES.update(ROBUST_CASES)
 CASES.update(FIML_CASES)
+ROBUST_KEYS = [
+    "chisq.scaled",
+    "df.scaled",
+    "pvalue.scaled",
+    "chisq.scaling.factor",
+    "baseline.chisq.scaled",
+    "baseline.chisq.scaling.factor",
+    "cfi.scaled",
+    "tli.scaled",
+    "rmsea.scaled",
+    "cfi.robust",
+    "tli.robust",
+    "rmsea.robust",
+    "rmsea.ci.lower.robust",
+    "rmsea.ci.upper.robust",
+]
 
 FIT_KEYS = [
     "npar",
@@ -232,6 +283,11 @@ def test_against_lavaan(hs, lavaan_results, name):
         theirs = ref["fm"][key]
         theirs = np.nan if theirs is None else theirs
         assert _close(fm[key], theirs), (name, key, fm[key], theirs)
+    if fit.estimator != "ML":  # scaled statistics within 1e-3
+        for key in ROBUST_KEYS:
+            theirs = ref["fm"][key]
+            theirs = np.nan if theirs is None else theirs
+            assert _close(fm[key], theirs, tol=1e-3), (name, key, fm[key], theirs)
     ours = fit.parameter_estimates()
     ours = ours[ours["op"] != "=="]
     theirs = pd.DataFrame(ref["pe"])

@@ -234,7 +234,7 @@ def omega_total(items: pd.DataFrame) -> dict:
     omega = cfa.composite_reliability(fit)["f"]
     # Marker-variable estimates to factor variance 1 (std.lv), then from lavaan's divisor N
     # to the N - 1 of the sample covariance matrix.
-    lam = fit.model.mx_lambda[:, 0] * np.sqrt(fit.latent_cov[0, 0] * n / (n - 1))
+    lam = fit.matrices(0).lam[:, 0] * np.sqrt(fit.latent_cov[0, 0] * n / (n - 1))
     lam = lam * (np.sign(lam.sum()) or 1.0)
     loadings = pd.Series(lam, index=complete.columns, name="loading")
     note = "Heywood case (residual variance <= 0)" if len(heywood) else ""

@@ -29,7 +29,7 @@ domain scores and, separately, on the construct (sub-dimension) scores.
   R's ``anova(m1, m2)``).
 * :func:`structural_model` - a structural equation model: each domain a latent variable
   measured by its construct scores, perceived stress a latent variable measured by its items,
-  regressed on the four domains (ML with semopy through :mod:`policestress.cfa`, whose
+  regressed on the four domains (ML with the SEM engine :mod:`policestress.sem`, whose
   statistics follow lavaan; the standardized paths are cross-checked against
   ``lavaan::sem`` in the tests). Unlike the regressions it separates measurement error from
   the domains' effects.
@@ -702,17 +702,22 @@ def structural_syntax(
 
 
 def structural_model(
-    data: pd.DataFrame, syntax: str, name: str = "sources_sem"
+    data: pd.DataFrame,
+    syntax: str,
+    name: str = "sources_sem",
+    estimator: str = "ML",
+    missing: str = "listwise",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit a structural model by ML (complete cases); return its paths and its fit.
+    """Fit a structural model with the SEM engine (``lavaan::sem``); return its paths and fit.
 
     Returns
     -------
     paths : DataFrame
-        The regressions (``op == "~"``): ``lhs, op, rhs, est, se, z, p, std_all`` and ``r2``
-        (variance of the outcome explained by the latent domains, one value repeated).
+        The regressions (``op == "~"``): ``lhs, op, rhs, est, se, z, p, std_all``, ``r2``
+        (variance of the outcome explained by the latent domains, one value repeated) and ``n``.
     fit : DataFrame
-        One row of lavaan-style fit statistics (:func:`policestress.cfa.fit_measures`).
+        One row of lavaan-style fit statistics (:func:`policestress.sem.tables.fit_row`, the
+        columns of ``cfa_fit.csv``: estimator, missing-data rule, n, ...).
 
     Examples
     --------
@@ -724,14 +729,18 @@ def structural_model(
     >>> paths["rhs"].tolist()
     ['visual', 'textual']
     """
-    from policestress import cfa  # semopy is slow to import: only when a model is fitted
+    from policestress import sem
+    from policestress.sem.tables import estimate_columns, fit_row
 
-    result = cfa.fit_cfa(data, syntax, name)
-    estimates = cfa.parameter_estimates(result)
-    paths = estimates[estimates["op"] == "~"].drop(columns=["model", "free"])
+    result = sem.sem(syntax, data, estimator=estimator, missing=missing, name=name)
+    if not (result.fitted and result.converged):
+        raise RuntimeError(f"structural model {name!r} was not fitted: {result.message}")
+    estimates = estimate_columns(result)
+    columns = ["lhs", "op", "rhs", "est", "se", "z", "p", "std_all"]
+    paths = estimates.loc[estimates["op"] == "~", columns]
     outcome = paths["lhs"].iloc[0]
     residual = estimates[
         (estimates["op"] == "~~") & (estimates["lhs"] == outcome) & (estimates["rhs"] == outcome)
     ]
     paths = paths.assign(r2=1 - float(residual["std_all"].iloc[0]), n=result.n)
-    return paths.reset_index(drop=True), cfa.fit_measures(result)
+    return paths.reset_index(drop=True), pd.DataFrame([fit_row(result, satorra_bentler=True)])

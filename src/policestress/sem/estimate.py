@@ -103,7 +103,13 @@ class MLObjective:
 
 
 def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: float = 1e-10):
-    """Minimise ``objective`` from ``theta0``; returns (theta, converged, iterations, message)."""
+    """Minimise ``objective`` from ``theta0``; returns (theta, converged, iterations, message).
+
+    Fisher scoring first; where it stalls (the expected information is a poor model of the
+    curvature near an improper solution or a nearly singular implied covariance), Newton
+    steps with the Hessian from differences of the analytic gradient; then, from a far or
+    indefinite start, a quasi-Newton run from scipy followed by the same steps.
+    """
     theta = np.array(theta0, dtype=float)
     iterations = 0
     try:
@@ -112,8 +118,12 @@ def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: floa
         ok = False
     if ok:
         return theta, True, iterations, ""
+    if np.isfinite(objective.value(theta)):
+        theta_n, ok, more = _newton(objective, theta, max_iter=min(20, max_iter))
+        iterations += more
+        if ok:
+            return theta_n, True, iterations, ""
 
-    # scoring stalled (far start, indefinite region): quasi-Newton, then scoring again
     def fun(t):
         try:
             f, gr, _ = objective.value_gradient_information(t, information=False)
@@ -127,15 +137,47 @@ def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: floa
         start,
         jac=True,
         method="L-BFGS-B",
-        options={"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-10},
+        options={"maxiter": 10 * max_iter, "ftol": 1e-15, "gtol": 1e-10},
     )
     theta = res.x
+    iterations += res.nit
     try:
         theta, ok, more = _scoring(objective, theta, max_iter, tol)
+        iterations += more
     except np.linalg.LinAlgError as err:
-        return theta, False, iterations + res.nit, f"information matrix singular ({err})"
-    iterations += res.nit + more
+        return theta, False, iterations, f"information matrix singular ({err})"
+    if not ok and np.isfinite(objective.value(theta)):
+        theta, ok, more = _newton(objective, theta, max_iter=min(20, max_iter))
+        iterations += more
     return theta, ok, iterations, "" if ok else "no descent along the scoring direction"
+
+
+def _newton(objective, theta, max_iter: int = 20, tol: float = 1e-6):
+    """Newton steps with a numerical Hessian; converged when the step is below ``tol`` (a
+    parameter change far below the printed digits; rounding of the discrepancy stops
+    line searches before that in very curved, improper solutions)."""
+
+    def gradient(t):
+        return objective.value_gradient_information(t, information=False)[1]
+
+    for iterations in range(1, max_iter + 1):
+        try:
+            f, grad, _ = objective.value_gradient_information(theta, information=False)
+            hess = numerical_hessian(gradient, theta, h=1e-5)
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:
+            return theta, False, iterations
+        if not grad @ step > 0:  # Hessian not positive definite: not a minimum here
+            return theta, False, iterations
+        if np.max(np.abs(step)) < tol:
+            return theta - step, True, iterations
+        t = 1.0
+        while objective.value(theta - t * step) > f + 64 * np.finfo(float).eps * max(1, abs(f)):
+            t /= 2.0
+            if t < 1e-8:
+                return theta, False, iterations
+        theta = theta - t * step
+    return theta, False, max_iter
 
 
 def _scoring(objective, theta, max_iter, tol):
@@ -143,6 +185,8 @@ def _scoring(objective, theta, max_iter, tol):
     if not np.isfinite(f):
         return theta, False, 0
     for iterations in range(1, max_iter + 1):
+        if iterations > 100:  # linear convergence this slow: Newton steps take over
+            return theta, False, iterations
         step = np.linalg.solve(hess, grad)
         t = 1.0
         slack = 64 * np.finfo(float).eps * max(1.0, abs(f))

@@ -157,6 +157,34 @@ class SEMFit:
         """True when the estimator ran (it may still not have converged)."""
         return self.rep is not None and self.theta.size == self.npar
 
+    @property
+    def n(self) -> int:
+        """Observations used (all groups)."""
+        return self.ntotal
+
+    @property
+    def message(self) -> str:
+        """``"converged"``, or the warnings (why the model failed, what is improper)."""
+        if self.fitted and self.converged and not self.warnings:
+            return "converged"
+        return "; ".join(self.warnings) or ("converged" if self.converged else "not converged")
+
+    @property
+    def sample_cov(self) -> np.ndarray:
+        """Group 1's sample covariance (divisor N; under FIML the EM estimate of the H1
+        model, lavaan's ``lavInspect(fit, "h1")``)."""
+        return self.moments[0].cov
+
+    @property
+    def implied_cov(self) -> np.ndarray:
+        return self.matrices(0).sigma
+
+    @property
+    def latent_cov(self) -> np.ndarray:
+        """Group 1's (total) covariance matrix of the latent variables, ``fit.latent`` order."""
+        k = len(self.latent)
+        return self.matrices(0).phi[:k, :k]
+
     def matrices(self, g: int = 0):
         """Model matrices and implied moments of group ``g`` (0-based)."""
         return self.rep.matrices(self.theta, g)
@@ -206,6 +234,11 @@ class SEMFit:
 
     def vcov(self) -> np.ndarray:
         """Covariance matrix of the free parameters (lavaan's ``vcov``)."""
+        if "vcov" not in self._cache and self.estimator != "ML":
+            try:
+                self._cache["vcov"] = self._robust()[0].vcov
+            except np.linalg.LinAlgError:
+                self._cache["vcov"] = np.full((self.npar, self.npar), np.nan)
         if "vcov" not in self._cache:
             info = self.information() * self.ntotal
             try:
@@ -580,8 +613,95 @@ class SEMFit:
                 logl_h1 -= marginal
         return logl, logl_h1
 
+    def _robust_groups(self):
+        """Per group what :mod:`policestress.sem.robust` needs (data patterns, implied moments,
+        Delta, H1 moments)."""
+        from policestress.sem import robust
+        from policestress.sem.missing import missing_patterns
+
+        out = []
+        for g in range(len(self.n_by_group)):
+            mm = self.matrices(g)
+            pats = self.patterns[g] if self.patterns else missing_patterns(self.data[g])
+            h1 = (self.h1[g].mu, self.h1[g].sigma) if self.h1 else None
+            mu = mm.mu if self.rep.meanstructure else None
+            out.append(robust.RobustGroup(pats, mu, mm.sigma, self.delta(g), h1))
+        return out
+
+    def _robust(self, estimator: str | None = None):
+        """(model, baseline) :class:`~policestress.sem.robust.RobustResult` of ``estimator``
+        (default the fit's; ``"MLM"`` gives the Satorra-Bentler test of an ML fit)."""
+        from policestress.sem import robust
+
+        estimator = estimator or self.estimator
+        key = f"robust_{estimator}"
+        if key not in self._cache:
+            fm = self._plain_measures()
+            groups = self._robust_groups()
+            base = robust.baseline_groups([gr.patterns for gr in groups], self.rep.meanstructure)
+            chisq, df = fm["chisq"], int(fm["df"])
+            chisq_b, df_b = fm["baseline.chisq"], int(fm["baseline.df"])
+            if estimator == "MLM":
+                res = robust.mlm(groups, chisq, df)
+                res_b = robust.mlm(base, chisq_b, df_b)
+            elif estimator == "MLR":
+                res = robust.mlr(groups, self.information(), chisq, df)
+                res_b = robust.mlr(base, robust.baseline_information(base), chisq_b, df_b)
+            else:
+                raise ValueError(f"no robust correction for estimator {estimator!r}")
+            self._cache[key] = (res, res_b, groups, base)
+        return self._cache[key]
+
+    def satorra_bentler(self):
+        """lavaan's Satorra-Bentler scaled test (``estimator = "MLM"``'s) of this fit, a
+        :class:`~policestress.sem.robust.ScaledTest`; complete data only."""
+        if self.missing != "listwise":
+            raise ValueError("the Satorra-Bentler test needs complete data (missing='listwise')")
+        return self._robust("MLM")[0].test
+
+    def _robust_measures(self) -> dict[str, float]:
+        from policestress.sem import robust
+
+        res, res_b, groups, base = self._robust()
+        n, G = self.ntotal, len(self.n_by_group)
+        t, tb = res.test, res_b.test
+        out = {
+            "chisq.scaled": t.chisq_scaled,
+            "df.scaled": t.df,
+            "pvalue.scaled": t.pvalue_scaled,
+            "chisq.scaling.factor": t.scaling_factor,
+            "baseline.chisq.scaled": tb.chisq_scaled,
+            "baseline.df.scaled": tb.df,
+            "baseline.pvalue.scaled": tb.pvalue_scaled,
+            "baseline.chisq.scaling.factor": tb.scaling_factor,
+        }
+        out |= robust.scaled_fit_indices(t, tb, n, G)
+        if self.missing == "ml":
+            fc = robust.fiml_corrected(
+                [gr.patterns for gr in groups],
+                [gr.unrestricted() for gr in groups],
+                [gr.implied() for gr in groups],
+                [gr.delta for gr in groups],
+                t.df,
+                [gr.implied() for gr in base],
+            )
+            args = (fc.xx3, fc.df3, fc.c_hat3, fc.xx3_null, fc.df3_null, fc.c_hat3_null)
+        else:
+            args = (t.chisq, t.df, t.scaling_factor, tb.chisq, tb.df, tb.scaling_factor)
+        out |= robust.robust_fit_indices(*args, n, G)
+        return out
+
     def fit_measures(self) -> pd.Series:
-        """lavaan's ``fitMeasures``, keyed by lavaan's names."""
+        """lavaan's ``fitMeasures``, keyed by lavaan's names (for MLM and MLR also the scaled
+        test and lavaan 0.6's scaled and robust CFI/TLI/RMSEA)."""
+        if "fit_measures_all" not in self._cache:
+            series = self._plain_measures()
+            if self.fitted and self.estimator != "ML" and series["df"] > 0:
+                series = pd.concat([series, pd.Series(self._robust_measures(), dtype=float)])
+            self._cache["fit_measures_all"] = series
+        return self._cache["fit_measures_all"].copy()
+
+    def _plain_measures(self) -> pd.Series:
         if "fit_measures" in self._cache:
             return self._cache["fit_measures"].copy()
         n, G = self.ntotal, len(self.n_by_group)
@@ -902,10 +1022,6 @@ def _fit(
             else np.full((len(v.ov),) * 2, np.nan)
         )
         moments.append(Moments(len(x), mean, cov))
-    if estimator != "ML":
-        raise NotImplementedError(
-            f"estimator {estimator!r} needs policestress.sem.robust, not on this branch yet"
-        )
     table = build_partable(
         parsed,
         len(labels),
