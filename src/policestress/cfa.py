@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 
 from policestress import sem
-from policestress.sem.fit import SEMFit
+from policestress.sem.fit import ConvergenceError, SEMFit
 from policestress.sem.syntax import parse_syntax
 from policestress.sem.tables import estimate_columns, fit_row
 
@@ -97,10 +97,6 @@ CUTOFFS = pd.DataFrame(
 _SB_MAX_ITEMS = 80  # Satorra-Bentler needs a p* x p* fourth-moment matrix: skip beyond this
 
 CFAResult = SEMFit  # a fitted CFA model is the engine's fitted model
-
-
-class ConvergenceError(RuntimeError):
-    """The estimator did not reach an admissible maximum-likelihood solution."""
 
 
 # --------------------------------------------------------------------------- model syntax

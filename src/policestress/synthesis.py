@@ -730,11 +730,12 @@ def structural_model(
     ['visual', 'textual']
     """
     from policestress import sem
+    from policestress.sem.fit import ConvergenceError
     from policestress.sem.tables import estimate_columns, fit_row
 
     result = sem.sem(syntax, data, estimator=estimator, missing=missing, name=name)
     if not (result.fitted and result.converged):
-        raise RuntimeError(f"structural model {name!r} was not fitted: {result.message}")
+        raise ConvergenceError(f"structural model {name!r} did not converge: {result.message}")
     estimates = estimate_columns(result)
     columns = ["lhs", "op", "rhs", "est", "se", "z", "p", "std_all"]
     paths = estimates.loc[estimates["op"] == "~", columns]

@@ -35,11 +35,15 @@ from policestress.sem.partable import partable as build_partable
 from policestress.sem.semopy_backend import fit_with_semopy, semopy_applicable
 from policestress.sem.syntax import ParsedModel, parse
 
-__all__ = ["SEMFit", "cfa", "sem", "ESTIMATORS", "MISSING"]
+__all__ = ["SEMFit", "ConvergenceError", "cfa", "sem", "ESTIMATORS", "MISSING"]
 
 ESTIMATORS = ("ML", "MLM", "MLR")
 MISSING = ("listwise", "ml")
 _MISSING_ALIASES = {"listwise": "listwise", "ml": "ml", "fiml": "ml", "direct": "ml"}
+
+
+class ConvergenceError(RuntimeError):
+    """A model was not fitted, or its estimator did not reach an admissible ML solution."""
 
 
 # ----------------------------------------------------------------------------- helpers
