@@ -515,3 +515,55 @@ def test_observed_regression_fitted_by_the_engine(hs):
     assert fit.converged
     est = cfa.parameter_estimates(fit)
     assert ((est["lhs"] == "visual") & (est["op"] == "~") & (est["rhs"] == "x4")).sum() == 1
+
+
+def test_default_site_cfa_uses_every_respondent_under_fiml(default_site_analysis):
+    """Issue 14: the default site's CFA (cfa.missing defaults to ml) uses all 400 respondents,
+    where listwise deletion kept the complete cases only."""
+    from policestress.config import load_site
+
+    cfg = load_site("y-subbureau-sim")
+    assert cfg.get("cfa.missing") == "ml"
+    data = default_site_analysis
+    assert len(data) == 400
+    syntax = cfa.site_models(cfg)[cfg.get("cfa.chosen_model")]
+    fit = cfa.fit_cfa(data, syntax, "chosen", missing=cfg.get("cfa.missing"))
+    assert fit.converged and fit.n == 400 and fit.n_dropped == 0
+    row = cfa.fit_measures(fit).iloc[0]
+    assert (row["estimator"], row["missing"], row["n"]) == ("ML", "ml", 400)
+    items = sorted(set(cfa.parse_syntax(syntax)["rhs"]) & set(data.columns))
+    assert len(data[items].dropna()) < 400  # what listwise deletion would have kept
+
+
+@requires_r
+@pytest.mark.r
+def test_default_site_fiml_and_mlr_against_lavaan(default_site_analysis):
+    """The ERI model of the default site under FIML with ML and MLR, against lavaan."""
+    from policestress.config import load_site
+
+    syntax = cfa.site_models(load_site("y-subbureau-sim"))["eri"]
+    items = sorted(set(cfa.parse_syntax(syntax)["rhs"]))
+    data = default_site_analysis[items]
+    r = run_r(
+        f"""
+        suppressPackageStartupMessages(library(lavaan))
+        m <- '{syntax}'
+        keys <- c("ntotal", "chisq", "df", "cfi", "tli", "rmsea", "srmr", "logl")
+        rkeys <- c("chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust")
+        f1 <- cfa(m, data[["d"]], missing = "ml")
+        f2 <- cfa(m, data[["d"]], missing = "ml", estimator = "MLR")
+        result <- list(ml = as.list(fitMeasures(f1, keys)),
+                       mlr = as.list(fitMeasures(f2, c(keys, rkeys))),
+                       se_ml = parameterEstimates(f1)$se, se_mlr = parameterEstimates(f2)$se)
+        """,
+        {"d": data},
+    )
+    for estimator, key in (("ML", "ml"), ("MLR", "mlr")):
+        fit = cfa.fit_cfa(data, syntax, "eri", estimator=estimator, missing="ml")
+        fm = fit.fit_measures()
+        for k, v in r[key].items():
+            tol = 1e-3 if k in ("chisq.scaled", "chisq.scaling.factor", "cfi.robust",
+                                "rmsea.robust") else 1e-4  # fmt: skip
+            assert fm[k] == pytest.approx(v, abs=tol * max(1, abs(v))), (estimator, k)
+        se = fit.parameter_estimates()["se"].to_numpy()
+        np.testing.assert_allclose(se, r[f"se_{key}"], atol=1e-4)

@@ -73,6 +73,7 @@ __all__ = [
     "htmt",
     "modification_indices",
     "parse_syntax",
+    "with_estimation",
 ]
 
 # Conventional cut-offs, shown beside the statistics (never turned into verdicts).
@@ -700,3 +701,32 @@ def modification_indices(fit: SEMFit, top: int | None = None, minimum: float = 0
     table.insert(0, "model", fit.name)
     table = table[["model", "lhs", "op", "rhs", "mi", "epc", "sepc_all"]]
     return table.head(top) if top is not None else table
+
+
+def with_estimation(table: pd.DataFrame, fits: dict[str, SEMFit]) -> pd.DataFrame:
+    """``table`` with the ``estimator``, ``missing`` rule and ``n`` of the model of each row
+    (its ``model`` column), after ``model``: every stage table states how it was estimated.
+
+    Examples
+    --------
+    >>> import semopy.examples
+    >>> hs = semopy.examples.holzinger39.get_data()
+    >>> fits = fit_models(hs, {"one": "g =~ x1 + x2 + x3"}, progress=False)
+    >>> with_estimation(pd.DataFrame({"model": ["one"], "x": [1]}), fits).columns.tolist()
+    ['model', 'estimator', 'missing', 'n', 'x']
+    """
+    out = table.copy()
+    at = out.columns.get_loc("model") + 1
+    for k, (col, get) in enumerate(
+        [
+            ("estimator", lambda f: f.estimator),
+            ("missing", lambda f: f.missing),
+            ("n", lambda f: f.ntotal),
+        ]  # fmt: skip
+    ):
+        values = out["model"].map({name: get(fit) for name, fit in fits.items()})
+        if col in out.columns:
+            out[col] = values
+        else:
+            out.insert(at + k, col, values)
+    return out

@@ -1091,6 +1091,15 @@ def _fit(
     objective = _make_objective(rep, moments, patterns, missing)
     with threadpool_limits(limits=1, user_api="blas"):
         theta0 = _start_values(rep, table, moments, v)
+        if missing == "ml":
+            # Start FIML from the ML fit to the EM moments of the unrestricted model: cheap
+            # (complete-data formulas) and close to the FIML solution, so the expensive FIML
+            # scoring steps are few.
+            theta_em, ok, _, _ = fisher_scoring(
+                MLObjective(rep, moments), theta0, max_iter=max_iter, tol=1e-6
+            )
+            if ok:
+                theta0 = theta_em
         if backend == "semopy":
             reason = semopy_applicable(table, dummies, len(labels))
             if reason is None and (estimator != "ML" or missing != "listwise"):

@@ -217,11 +217,13 @@ class Representation:
         ds, dm = self.entry_derivatives(mm, spec.kind[sel], spec.r[sel], spec.c[sel])
         pos = np.searchsorted(self.used[g], spec.free[sel])
         q = len(self.used[g])
-        out_s = np.zeros((q, self.p, self.p))
-        out_m = np.zeros((q, self.p))
-        np.add.at(out_s, pos, ds)
-        np.add.at(out_m, pos, dm)
-        return out_s, out_m
+        if len(pos) == q:  # every free parameter in one place (np.add.at is slow)
+            order = np.argsort(pos)
+            return ds[order], dm[order]
+        agg = np.zeros((q, len(pos)))
+        agg[pos, np.arange(len(pos))] = 1.0  # sums the entries of a parameter held equal
+        out_s = (agg @ ds.reshape(len(pos), -1)).reshape(q, self.p, self.p)
+        return out_s, agg @ dm
 
     def delta(self, theta: np.ndarray, g: int) -> np.ndarray:
         """lavaan's Delta of group ``g``: d [mu, vech(Sigma)] / d theta (all free parameters)."""
