@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from policestress import sem
+from policestress.codebook_models import codebook_models, factor_syntax
 from policestress.sem.fit import ConvergenceError, SEMFit
 from policestress.sem.syntax import parse_syntax
 from policestress.sem.tables import estimate_columns, fit_row
@@ -101,67 +102,6 @@ CFAResult = SEMFit  # a fitted CFA model is the engine's fitted model
 
 
 # --------------------------------------------------------------------------- model syntax
-
-
-def factor_syntax(factors: dict[str, list[str]], comment: str | None = None) -> str:
-    """lavaan measurement syntax ``factor =~ a + b + c``, one line per factor.
-
-    The first indicator of each factor is its marker (loading fixed at 1), as in lavaan.
-
-    Examples
-    --------
-    >>> print(factor_syntax({"visual": ["x1", "x2", "x3"], "speed": ["x7", "x8"]}))
-    visual =~ x1 + x2 + x3
-    speed =~ x7 + x8
-    """
-    lines = [f"# {line}" for line in (comment or "").splitlines()]
-    lines += [f"{name} =~ {' + '.join(items)}" for name, items in factors.items()]
-    return "\n".join(lines)
-
-
-def codebook_models(
-    scales: dict[str, list[str]],
-    domains: dict[str, list[str]],
-    eri_scales: dict[str, list[str]] | None = None,
-) -> dict[str, str]:
-    """The competing models of the stress-source instrument (and ERI), in lavaan syntax.
-
-    Parameters
-    ----------
-    scales : dict
-        construct -> item ids (``cfg.codebook.scales("stress_sources")``).
-    domains : dict
-        domain -> constructs (``cfg.codebook.domains("stress_sources")``).
-    eri_scales : dict, optional
-        ERI construct -> item ids (effort, reward, overcommitment).
-
-    Returns
-    -------
-    dict
-        ``one_factor`` (one general factor), ``domains`` (correlated domain factors measured
-        directly by their items), ``first_order`` (correlated constructs), ``second_order``
-        (constructs -> domains, domains correlated) and, given ``eri_scales``, ``eri``.
-
-    Examples
-    --------
-    >>> m = codebook_models({"a": ["a1", "a2"], "b": ["b1", "b2"]}, {"d": ["a", "b"]})
-    >>> print(m["second_order"])
-    # second-order: constructs -> domains
-    a =~ a1 + a2
-    b =~ b1 + b2
-    d =~ a + b
-    """
-    all_items = [item for items in scales.values() for item in items]
-    domain_items = {d: [i for c in cs for i in scales[c]] for d, cs in domains.items()}
-    models = {
-        "one_factor": factor_syntax({"general": all_items}, "one general factor"),
-        "domains": factor_syntax(domain_items, "correlated domain factors"),
-        "first_order": factor_syntax(scales, "correlated first-order constructs"),
-        "second_order": factor_syntax({**scales, **domains}, "second-order: constructs -> domains"),
-    }
-    if eri_scales:
-        models["eri"] = factor_syntax(eri_scales, "ERI measurement model")
-    return models
 
 
 def site_models(cfg: SiteConfig) -> dict[str, str]:

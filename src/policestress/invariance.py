@@ -44,6 +44,7 @@ import pandas as pd
 from scipy import stats
 
 from policestress import fitstats, sem
+from policestress.codebook_models import default_model, domain_score_model
 from policestress.sem.fit import SEMFit
 from policestress.sem.robust import scaled_difference_test
 from policestress.sem.syntax import parameter_name, parse
@@ -62,6 +63,7 @@ __all__ = [
     "latent_mean_differences",
     "select_groups",
     "domain_score_model",
+    "default_model",
 ]
 
 # Cumulative equality constraints of the usual sequence of invariance models (lavaan's
@@ -680,42 +682,3 @@ def select_groups(
     info["reason"] = np.where(info["used"], "", f"fewer than {min_size} complete cases")
     kept = frame[frame[group].isin(info.loc[info["used"], "group"])]
     return kept, info.reset_index(drop=True)
-
-
-def domain_score_model(domains: Mapping[str, Sequence[str]], prefix: str = "score_") -> dict:
-    """Factor model of domains measured by their construct scores: ``{domain: [score columns]}``.
-
-    The default model of the invariance stage: each stress-source domain is a factor whose
-    indicators are the scale scores (``score_<construct>`` of analysis.csv) of its constructs;
-    the first construct is the marker. Domains with fewer than two constructs are left out
-    (a factor needs two indicators to be identified together with the others).
-
-    Examples
-    --------
-    >>> domain_score_model({"organizational": ["workflow", "appraisal"], "x": ["only"]})
-    {'organizational': ['score_workflow', 'score_appraisal']}
-    """
-    return {d: [f"{prefix}{c}" for c in cons] for d, cons in domains.items() if len(cons) >= 2}
-
-
-def default_model(codebook, instrument: str = "stress_sources") -> dict:
-    """The invariance stage's default model for a site's codebook.
-
-    When every domain has at least three constructs, the domains measured by their construct
-    scores (:func:`domain_score_model`): few indicators, fits in seconds. Otherwise a factor
-    with two indicators would rest on its correlations with the other factors alone, which
-    small groups cannot carry (empirical under-identification), so each construct becomes a
-    factor measured by its items.
-
-    Examples
-    --------
-    >>> from policestress.config import load_site
-    >>> sorted(default_model(load_site("y-subbureau-sim").codebook))[:2]
-    ['occupational', 'organizational']
-    >>> sorted(default_model(load_site("w-subbureau-sim").codebook))[:2]
-    ['accountability', 'danger']
-    """
-    domains = codebook.factor_domains(instrument)
-    if domains and all(len(constructs) >= 3 for constructs in domains.values()):
-        return domain_score_model(domains)
-    return codebook.factor_scales(instrument)

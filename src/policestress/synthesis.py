@@ -51,6 +51,8 @@ from scipy import stats
 from statsmodels.stats.outliers_influence import variance_inflation_factor
 from tqdm import tqdm  # text bar: no ipywidgets needed in JupyterLab or papermill
 
+from policestress.codebook_models import structural_syntax as structural_syntax  # re-export
+
 # Dominance analysis fits all 2^k subsets: 16 predictors take about a second (fine once, too
 # slow for a bootstrap); above that use relative weights.
 MAX_DOMINANCE_PREDICTORS = 16
@@ -669,36 +671,6 @@ def describe_evidence(row: pd.Series) -> str:
         f"[{row['beta_ci_low']:.2f}, {row['beta_ci_high']:.2f}]; "
         f"mean level rank {row['mean_rank']}, spread (SD) rank {row['sd_rank']}."
     )
-
-
-def structural_syntax(
-    codebook,
-    instrument: str = "stress_sources",
-    outcome_instrument: str = "outcome",
-    outcome_construct: str = "perceived_stress",
-    outcome_name: str = "stress",
-) -> str:
-    """lavaan syntax of the structural model: domains (by their construct scores) -> stress.
-
-    Each domain of ``instrument`` is a latent variable measured by the ``score_<construct>``
-    columns of its constructs (scale scores as parcels keep the model small); the outcome is a
-    latent variable measured by the items of ``outcome_construct`` and regressed on every domain.
-
-    Examples
-    --------
-    >>> from policestress.config import load_site
-    >>> print(structural_syntax(load_site("y-subbureau-sim").codebook).splitlines()[-1])
-    stress ~ occupational + organizational + social_opinion + personal_family
-    """
-    domains = codebook.domains(instrument)
-    lines = [
-        f"{domain} =~ " + " + ".join(f"score_{c}" for c in constructs)
-        for domain, constructs in domains.items()
-    ]
-    items = codebook.scales(outcome_instrument)[outcome_construct]
-    lines.append(f"{outcome_name} =~ " + " + ".join(items))
-    lines.append(f"{outcome_name} ~ " + " + ".join(domains))
-    return "\n".join(lines)
 
 
 def structural_model(
