@@ -394,6 +394,8 @@ def composite_reliability(fit: SEMFit, higher: bool = True) -> pd.Series:
     >>> composite_reliability(fit).round(3).to_dict()
     {'visual': 0.612, 'textual': 0.885, 'speed': 0.686}
     """
+    if not fit.fitted:  # a model that failed has no reliability: its fit row says why
+        return pd.Series(dtype=float, name="cr")
     lam = _loadings(fit)
     s = pd.DataFrame(fit.sample_cov, index=fit.observed, columns=fit.observed)
     phi = pd.DataFrame(fit.latent_cov, index=fit.latent, columns=fit.latent)
@@ -432,6 +434,8 @@ def average_variance_extracted(fit: SEMFit) -> pd.Series:
     >>> average_variance_extracted(fit).round(3).to_dict()
     {'visual': 0.371, 'textual': 0.721, 'speed': 0.424}
     """
+    if not fit.fitted:
+        return pd.Series(dtype=float, name="ave")
     lam = _loadings(fit)
     first = _first_order(fit)
     sub = lam[first]
@@ -470,6 +474,8 @@ def validity_table(fit: SEMFit) -> pd.DataFrame:
     >>> validity_table(fit)["fornell_larcker_ok"].tolist()
     [True, True, True]
     """
+    if not fit.fitted:
+        return pd.DataFrame()
     cr = composite_reliability(fit)
     ave = average_variance_extracted(fit)
     corr = _latent_correlations(fit)
@@ -524,6 +530,8 @@ def fornell_larcker(fit: SEMFit) -> pd.DataFrame:
     >>> round(float(fornell_larcker(fit).loc[1, "visual"]), 3)
     0.459
     """
+    if not fit.fitted:
+        return pd.DataFrame(columns=["model", "factor"])
     first = [f for f in _ordered_factors(fit) if f in _first_order(fit)]
     corr = _latent_correlations(fit).loc[first, first]
     ave = average_variance_extracted(fit)
