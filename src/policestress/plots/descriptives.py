@@ -22,7 +22,14 @@ import pandas as pd
 from matplotlib.patches import Patch
 
 from policestress.descriptives import significance_stars
-from policestress.plots.style import PALETTE, TEXT_WIDTH_CM, fit_text, new_figure, text_width_cm
+from policestress.plots.style import (
+    PALETTE,
+    TEXT_WIDTH_CM,
+    fit_text,
+    legend_below,
+    new_figure,
+    text_width_cm,
+)
 from policestress.plots.text import HOLM_LIKE, figure_text
 
 NEUTRAL_GREY = "#c8c8c8"
@@ -144,7 +151,7 @@ def likert_diverging(
     handles = [
         Patch(color=c, label=response_labels[code]) for c, code in zip(colors, codes, strict=True)
     ]
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(k, 5), fontsize=8)
+    legend_below(axes[-1], handles=handles, ncol=min(k, 5), fontsize=8)
     if title:
         fig.suptitle(title)
     return fig

@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from policestress.plots.style import PALETTE, fit_text, new_figure
+from policestress.plots.style import PALETTE, fit_text, legend_below, new_figure
 from policestress.plots.text import figure_text
 
 # Readable ticks for a log axis of ratios (the default log locator labels only decades).
@@ -115,7 +115,7 @@ def plot_effort_reward(
     ax.set_ylabel(t("effort_y"))
     ax.set_title(title or t("effort_reward_title"))
     # Outside the axes: every corner of the plane can hold respondents.
-    fig.legend(loc="outside lower center", ncol=3)
+    legend_below(ax, ncol=3)
     return fig
 
 
@@ -241,5 +241,5 @@ def plot_odds_ratios(
     ax.set_ylim(ypos.min() - 0.6, ypos.max() + 0.6)
     ax.set_xlabel(t("odds_x"))
     ax.set_title(title or t("odds_title"))
-    fig.legend(loc="outside lower center", ncol=2)
+    legend_below(ax, ncol=2)
     return fig

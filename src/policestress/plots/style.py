@@ -24,6 +24,7 @@ from __future__ import annotations
 import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.text import Text
+from matplotlib.transforms import ScaledTranslation
 
 from policestress.fonts import use_cjk_font
 
@@ -155,3 +156,19 @@ def fit_text(text: str, max_cm: float, size: float = 8.0) -> str:
     while text and text_width_cm(text + "…", size) > max_cm:
         text = text[:-1]
     return text.rstrip() + "…"
+
+
+def legend_below(ax, **kwargs):
+    """A legend centred under the axes' tick labels and x label, drawn as part of the axes.
+
+    A figure-level "outside" legend is laid out in the figure's margin, where the simulated-
+    data footnote and a tight bounding box move it; as a child of the axes it stays where it
+    is drawn and constrained layout makes room for it.
+    """
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    drop = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / fig.dpi
+    below = ax.transAxes + ScaledTranslation(0, -(drop + 0.06), fig.dpi_scale_trans)
+    kwargs.setdefault("loc", "upper center")
+    return ax.legend(bbox_to_anchor=(0.5, 0), bbox_transform=below, **kwargs)
