@@ -149,17 +149,15 @@ def loading_heatmap(
     ax.set_ylabel(t("item_axis"))
     ax.set_xlabel(t("factor_axis"))
     kind = t("pattern") if result.oblique else t("loading_matrix")
-    ax.set_title(
-        title
-        or t(
-            "loadings_title",
-            extraction=t(result.extraction),
-            rotation=t(result.rotation),
-            kind=kind,
-            k=n_factors,
-            n=result.n_obs,
-        )  # fmt: skip
+    default = t(
+        "loadings_title",
+        extraction=t(result.extraction),
+        rotation=t(result.rotation),
+        kind=kind,
+        k=n_factors,
+        n=result.n_obs,
     )
+    ax.set_title(title or default[:1].upper() + default[1:])
     fig.colorbar(image, ax=ax, shrink=0.4, aspect=30, label=t("loading"), location="bottom")
     return fig
 
