@@ -463,7 +463,7 @@ def test_plots(hs_fit, sim):
 
     fig = cfa_plots.path_diagram(cfa.parameter_estimates(hs_fit), title="HS")
     texts = {t.get_text() for t in fig.axes[0].texts}
-    assert {"x1", "visual", "0.77", "0.42"} <= texts  # items, factors, std loadings
+    assert {"x1", "visual", ".77", ".42"} <= texts  # items, factors, std loadings (APA: no 0)
     plt.close(fig)
     fit = cfa.fit_cfa(sim, sim_models()["second_order"], "second_order")
     fig = cfa_plots.path_diagram(cfa.parameter_estimates(fit), labels={"d1": "Domain one"})

@@ -35,7 +35,7 @@ TEXT: dict[str, dict[str, str]] = {
         "loading_matrix": "loading matrix",
         "loading": "Loading",
         "factor_axis": "Factors, named after the construct most of their items belong to",
-        "factor_correlations_title": "Correlations between the factors ({rotation})",
+        "factor_correlations_title": "Factor correlations ({rotation})",
         "orthogonal_note": "orthogonal rotation: uncorrelated by construction",
         "minres": "minimum residual",
         "ml": "maximum likelihood",
