@@ -80,7 +80,8 @@ def plot_importance(
     ax.set_xlabel(t["importance"])
     ax.set_xlim(0, float(r["ci_high"].max()) * 1.45)
     method = t.get(str(r["method"].iloc[0]), str(r["method"].iloc[0]))
-    ax.set_title(title or t["title_importance"].format(method=method))
+    # on the figure, not the axes: long titles get the whole width (labels take the left)
+    fig.suptitle(title or t["title_importance"].format(method=method))
     return fig
 
 
@@ -126,7 +127,7 @@ def plot_coefficients(
     )
     ax.set_yticks(y, [labels.get(p, p) for p in r["predictor"]])
     ax.set_xlabel(t["beta"].format(ci=ci))
-    ax.set_title(
+    fig.suptitle(
         title or t["title_beta"].format(r2=float(r["r2"].iloc[0]), n=int(r["n"].iloc[0])),
     )
     return fig
