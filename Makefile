@@ -9,9 +9,10 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-# Independent stages run in parallel, one per core; each stage's log is printed in one piece.
+# Independent stages run in parallel, one per core. Output is not held back (no
+# --output-sync): each stage's lines carry its name, so progress shows while it runs.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
-MAKEFLAGS += --jobs=$(JOBS) --output-sync=target
+MAKEFLAGS += --jobs=$(JOBS) --no-print-directory
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -20,24 +21,46 @@ SHELL := /bin/bash
 
 CONFIG  := $(shell find config/sites/$(SITE) -type f 2>/dev/null)
 RAW     := $(shell find data/raw/$(SITE) -type f 2>/dev/null)
-PKG     := $(shell find src/policestress -name '*.py' -o -name '*.html' -o -name '*.css' -o -name '*.csv' 2>/dev/null)
 REPORTS := reports/$(SITE)
-# Executed notebooks of the analysis stages (each depends on what it reads; see below).
-STAGE_NOTEBOOKS := 00_validate_clean.ipynb 01_descriptives.ipynb 02_efa.ipynb 03_cfa.ipynb \
-                   04_invariance.ipynb 05_eri.ipynb 06_synthesis.ipynb
+# make's dry run (-n) works on copies of the stamps, so it changes nothing.
+ifneq ($(findstring n,$(filter-out --%,$(firstword -$(MAKEFLAGS)))),)
+  STAMPS := build/.stamps/$(SITE)/dry-run
+  ifneq ($(wildcard $(PY)),)
+    $(shell $(PY) -m policestress.stages site-fragment --site $(SITE) --stamps $(STAMPS))
+  endif
+else
+  STAMPS := build/.stamps/$(SITE)
+endif
 RUN     := $(PY) -m policestress.stages run
-COMMON  := $(STAMP) $(PKG) $(CONFIG)
+START   := $(shell date +%s.%N)
 
-ifeq ($(wildcard config/sites/$(SITE)/site.yml),)
-  ifeq ($(filter help venv lock lint test clean lab new-site,$(MAKECMDGOALS)),)
+# Goals that need the site's settings stamps (the chain); others (help, venv, lint, test)
+# must work before the venv exists.
+CHAIN_GOALS := all validate descriptives efa cfa invariance eri synthesis report simulate verify
+ifneq ($(filter $(CHAIN_GOALS),$(MAKECMDGOALS)),)
+  ifeq ($(wildcard config/sites/$(SITE)/site.yml),)
     $(error no site configuration config/sites/$(SITE)/site.yml (SITE=$(SITE)); see `ls config/sites`)
   endif
+  # One stamp per stage holding what it reads of the site's configuration, rewritten only
+  # when that changes; site.mk names the simulated export.
+  include $(STAMPS)/site.mk
 endif
+# The stage rules, generated from policestress.stages.STAGES (the one list of stages).
+include build/stages.mk
 
+build/stages.mk: src/policestress/stages.py $(wildcard notebooks/*.ipynb) $(shell find src/policestress -name '*.py')
+	@mkdir -p $(@D)
+	@PYTHONPATH=src $(PYTHON_BASE) -m policestress.stages makefile > $@.tmp && mv $@.tmp $@
 
-.PHONY: all help venv lock validate descriptives efa cfa invariance eri synthesis report test lint format lab clean simulate verify new-site bench
+$(STAMPS)/site.mk: $(CONFIG) src/policestress/stages.py | $(STAMP)
+	@$(PY) -m policestress.stages site-fragment --site $(SITE) --stamps $(STAMPS)
+
+$(STAMPS)/%.settings: ;
+
+.PHONY: all help venv lock test lint format lab clean simulate verify new-site bench
 
 all: report ## run the whole chain for SITE (sets up .venv first if needed)
+	@awk -v end="$$(date +%s.%N)" 'BEGIN {printf "chain done for $(SITE): $(REPORTS)/report.html (%.1f s)\n", end - $(START)}'
 
 help: ## list the targets
 	@echo "usage: make TARGET [SITE=name]   (default SITE=$(SITE); sites: $$(ls config/sites | tr '\n' ' '))"
@@ -46,9 +69,11 @@ help: ## list the targets
 # ---- environment ------------------------------------------------------------------------
 venv: $(STAMP) ## create .venv from requirements.lock, install the package and the Jupyter kernel
 
+# pip prints a line per package (no progress bars), so the install is never silent for long.
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON_BASE) -m venv $(VENV)
-	$(PY) -m pip install --quiet --require-virtualenv -r requirements.lock
+	$(PY) -m pip install --progress-bar off --require-virtualenv -r requirements.lock \
+	  | { grep -v '^Requirement already satisfied' || true; }
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m pip check
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (policestress)"
@@ -58,39 +83,8 @@ lock: ## re-resolve requirements.in into requirements.lock and environment.yml
 	$(PYTHON_BASE) scripts/make_lock.py
 
 # ---- the chain ----------------------------------------------------------------------------
-validate: $(REPORTS)/00_validate_clean.ipynb ## validate the raw export, clean and score it
-descriptives: $(REPORTS)/01_descriptives.ipynb ## sample profile, item statistics, reliability, group differences
-efa: $(REPORTS)/02_efa.ipynb ## KMO/Bartlett, parallel analysis, EFA and the SPSS-style PCA tables
-cfa: $(REPORTS)/03_cfa.ipynb ## competing CFA models with lavaan-matching fit statistics
-invariance: $(REPORTS)/04_invariance.ipynb ## multi-group CFA: configural, metric, scalar invariance
-eri: $(REPORTS)/05_eri.ipynb ## effort-reward imbalance scoring and prevalence
-synthesis: $(REPORTS)/06_synthesis.ipynb ## ranking of stress sources with bootstrap uncertainty
-report: $(REPORTS)/07_report.ipynb ## assemble reports/SITE/report.html
-
-$(REPORTS)/00_validate_clean.ipynb: notebooks/00_validate_clean.ipynb $(COMMON) $(RAW)
-	$(RUN) validate --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/01_descriptives.ipynb: notebooks/01_descriptives.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
-	$(RUN) descriptives --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/02_efa.ipynb: notebooks/02_efa.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
-	$(RUN) efa --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/03_cfa.ipynb: notebooks/03_cfa.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb $(REPORTS)/02_efa.ipynb
-	$(RUN) cfa --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/04_invariance.ipynb: notebooks/04_invariance.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
-	$(RUN) invariance --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/05_eri.ipynb: notebooks/05_eri.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
-	$(RUN) eri --site $(SITE) --kernel $(KERNEL)
-
-$(REPORTS)/06_synthesis.ipynb: notebooks/06_synthesis.ipynb $(COMMON) $(REPORTS)/00_validate_clean.ipynb
-	$(RUN) synthesis --site $(SITE) --kernel $(KERNEL)
-
-# The report gathers what every stage published.
-$(REPORTS)/07_report.ipynb: notebooks/07_report.ipynb $(COMMON) $(addprefix $(REPORTS)/,$(STAGE_NOTEBOOKS))
-	$(RUN) report --site $(SITE) --kernel $(KERNEL)
+# Each stage's rule (build/stages.mk) depends on its notebook, the package modules it
+# imports, its settings stamp and the stages it reads; see `python -m policestress.stages list`.
 
 simulate: $(STAMP) ## redraw a simulated site's raw export from its population model
 	$(PY) -m policestress.simulate --site $(SITE)
@@ -117,8 +111,13 @@ format: $(STAMP) ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix src tests scripts notebooks
 	$(VENV)/bin/ruff format src tests scripts notebooks
 
-lab: $(STAMP) ## open JupyterLab with the project kernel
-	cd notebooks && ../$(VENV)/bin/jupyter lab
+# JupyterLab at the project root (tables, figures and the report open from it), no browser;
+# as root it needs --allow-root. Interactive runs write to scratch/<site>/ (see README).
+LAB_PORT ?= 8888
+LAB_ARGS ?=
+lab: $(STAMP) ## open JupyterLab at the project root with the project kernel (LAB_PORT, LAB_ARGS)
+	$(VENV)/bin/jupyter lab --no-browser --ServerApp.ip=127.0.0.1 --port=$(LAB_PORT) \
+	  --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean: ## remove the outputs of SITE (never data/raw)
-	rm -rf build/$(SITE) tables/$(SITE) figures/$(SITE) reports/$(SITE) data/processed/$(SITE)
+	rm -rf build/$(SITE) tables/$(SITE) figures/$(SITE) reports/$(SITE) data/processed/$(SITE) scratch/$(SITE)

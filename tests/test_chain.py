@@ -1,12 +1,17 @@
 """The Makefile chain on the default site, run in a scratch copy of the project.
 
-One `make all` from scratch, then the promises of the foundation: a second `make all` does
-nothing, touching a stage's notebook reruns it and what follows (not what precedes), a stage
-that raises leaves nothing of itself behind and makes `make` fail with the error visible,
-and an export that fails validation stops the chain before anything is written.
+One `make all` from scratch (its log checked), then the promises of the chain: a second
+`make all` does nothing; a change of one setting or one notebook reruns exactly the stages
+that read it (make's dry run); `make verify` reruns everything in another copy and finds
+every table, executed notebook and SVG identical; an interactive run told to publish never
+reaches the report unnoticed; a stage that fails after a good run leaves nothing of itself
+or of the stages after it, and says where it failed; an export that fails validation stops
+the chain with nothing of the earlier run left.
 """
 
+import json
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -14,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from policestress.provenance import config_digest
 from policestress.stages import STAGES
 from policestress.verify import copy_project, run_make
 
@@ -85,22 +91,51 @@ def make(scratch: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory):
+def first_run(tmp_path_factory):
     root = copy_project(ROOT, tmp_path_factory.mktemp("chain"))
     proc = make(root, "all")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    return root
+    return root, proc
+
+
+@pytest.fixture(scope="module")
+def scratch(first_run):
+    return first_run[0]
 
 
 def ran(output: str) -> set[str]:
-    return {stage for stage in STAGES if f"policestress.stages run {stage} " in output}
+    """Stages a make run (or dry run) ran."""
+    return {
+        stage
+        for stage in STAGES
+        if f"policestress.stages run {stage} " in output or f"[{stage}] start" in output
+    }
+
+
+def test_the_log_is_for_people(first_run):
+    root, proc = first_run
+    log = proc.stdout + proc.stderr
+    for stage in STAGES:
+        assert re.search(rf"^\[{stage}\] start  \d\d:\d\d:\d\d", log, re.M), stage
+        assert re.search(rf"^\[{stage}\] end    \d\d:\d\d:\d\d  done in [\d.]+ s", log, re.M)
+    assert "without encryption" not in log and "KeyboardInterrupt" not in log
+    closing = log.strip().splitlines()[-1]
+    assert re.fullmatch(
+        rf"chain done for {SITE}: reports/{SITE}/report.html \([\d.]+ s\)", closing
+    ), closing
+    # no line of the log comes from a stage without saying which
+    stray = [line for line in proc.stdout.splitlines() if not line.startswith("[")]
+    assert stray == [closing], stray
 
 
 def test_make_all_publishes_every_stage(scratch):
-    for stage, notebook in STAGES.items():
-        assert (scratch / "reports" / SITE / notebook).exists(), stage
+    for stage in STAGES.values():
+        assert (scratch / "reports" / SITE / stage.notebook).exists(), stage.name
         for table in EXPECTED_TABLES[stage]:
             assert (scratch / "tables" / SITE / table).stat().st_size > 0, table
+    record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
+    assert set(record["stages"]) == set(STAGES)
+    assert record["config_sha256"].startswith(config_digest(SITE, scratch)[:64])
     for stems in EXPECTED_FIGURES.values():
         for stem in stems:
             for suffix in (".png", ".svg"):
@@ -180,12 +215,41 @@ def test_eri_tables_agree_with_a_recomputation_from_analysis_csv(scratch):
 def test_second_make_all_does_nothing(scratch):
     proc = make(scratch, "all")
     assert proc.returncode == 0
-    assert "Nothing to be done for 'all'" in proc.stdout
-    assert ran(proc.stdout) == set()
+    assert ran(proc.stdout) == set() and "[simulate]" not in proc.stdout
+    assert proc.stdout.startswith(f"chain done for {SITE}")
+
+
+def test_a_change_of_efa_n_factors_reruns_exactly_what_reads_it(scratch):
+    site_file = scratch / "config" / "sites" / SITE / "site.yml"
+    original = site_file.read_bytes()
+    site_file.write_text(original.decode("utf-8") + "\nefa:\n  n_factors: 4\n", encoding="utf-8")
+    try:
+        proc = make(scratch, "-n", "all")
+    finally:
+        site_file.write_bytes(original)
+        make(scratch, "-n", "all")  # the stamps go back to the original settings
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # cfa reads the EFA tables, the report everything; descriptives, eri, invariance and
+    # synthesis do not read efa's settings or outputs, validate and the export neither
+    assert ran(proc.stdout) == {"efa", "cfa", "report"}, proc.stdout
+    assert "policestress.simulate" not in proc.stdout
+    assert ran(make(scratch, "-n", "all").stdout) == set()
+
+
+def test_a_change_of_the_population_model_redraws_the_export_and_reruns_all(scratch):
+    model = scratch / "config" / "sites" / SITE / "population_model.yml"
+    before = model.stat()
+    os.utime(model)
+    try:
+        proc = make(scratch, "-n", "all")
+    finally:
+        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert "policestress.simulate --site" in proc.stdout
+    assert ran(proc.stdout) == set(STAGES)
 
 
 def test_touching_a_stage_reruns_it_and_what_follows(scratch):
-    notebook = scratch / "notebooks" / STAGES["efa"]
+    notebook = scratch / "notebooks" / STAGES["efa"].notebook
     before = notebook.stat()
     os.utime(notebook)
     try:
@@ -205,98 +269,6 @@ def test_published_tables_hold_aggregates_only(scratch):
         columns = set(pd.read_csv(table, nrows=0).columns)
         assert "respondent_id" not in columns, table.name
         assert len(columns & items) < 3, f"{table.name} looks like respondent-level item data"
-
-
-def test_second_site_runs_the_whole_chain(scratch):
-    proc = make(scratch, "all", "SITE=w-subbureau-sim")
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    tables = scratch / "tables" / "w-subbureau-sim"
-    for stage_tables in EXPECTED_TABLES.values():
-        for table in stage_tables:
-            assert (tables / table).stat().st_size > 0, table
-    # the ERI short version: 3 effort, 7 reward, 6 overcommitment items
-    eri = pd.read_csv(tables / "eri_summary.csv").set_index("scale")
-    assert eri.loc[["effort", "reward", "overcommitment"], "n_items"].tolist() == [3, 7, 6]
-    fit = pd.read_csv(tables / "cfa_fit.csv")
-    assert {"second_order", "eri"} <= set(fit["model"])
-    _assert_publication_tables(scratch, "w-subbureau-sim")
-
-
-def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
-    import shutil
-
-    import yaml
-
-    source = scratch / "config" / "sites" / "w-subbureau-sim"
-    target = scratch / "config" / "sites" / "noeri-sim"
-    shutil.copytree(source, target)
-    settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
-    settings["codebook"] = [c for c in settings["codebook"] if "eri" not in c]
-    eri_headers = pd.read_csv(source / "codebook" / "eri_short.csv")["header"].tolist()
-    settings["ignore_columns"] = eri_headers  # the export still holds the ERI answers
-    (target / "site.yml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
-    proc = make(scratch, "all", "SITE=noeri-sim")
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
-    tables = scratch / "tables" / "noeri-sim"
-    assert (
-        not list(tables.glob("eri_*.csv")) and not (tables / "synthesis_eri_increment.csv").exists()
-    )
-    assert not list((scratch / "figures" / "noeri-sim").glob("eri_*"))
-    executed = (scratch / "reports" / "noeri-sim" / STAGES["eri"]).read_text(encoding="utf-8")
-    assert "has no 'eri' instrument" in executed
-    assert (scratch / "reports" / "noeri-sim" / "report.html").exists()
-    assert "eri" not in set(pd.read_csv(tables / "cfa_fit.csv")["model"])
-
-
-def test_verify_names_a_cell_altered_by_hand(scratch):
-    table = scratch / "tables" / SITE / "reliability.csv"
-    original = table.read_text(encoding="utf-8")
-    frame = pd.read_csv(table)
-    frame.loc[0, "alpha"] = 0.99
-    frame.to_csv(table, index=False)
-    try:
-        proc = make(scratch, "verify")
-    finally:
-        table.write_text(original, encoding="utf-8")
-    assert proc.returncode != 0
-    lines = [line.strip() for line in proc.stderr.splitlines() if line.startswith("  ")]
-    # the altered cell is the only difference: every other table reran byte for byte
-    assert len(lines) == 1, proc.stderr
-    assert lines[0].startswith("reliability.csv: row 2, column 'alpha': recorded '0.99'")
-
-
-def test_failing_stage_leaves_nothing_behind(scratch):
-    import nbformat
-
-    path = scratch / "notebooks" / STAGES["descriptives"]
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(
-        nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")')
-    )
-    nbformat.write(nb, path)
-    published = [scratch / "tables" / SITE / t for t in EXPECTED_TABLES["descriptives"]]
-    proc = make(scratch, "descriptives")
-    assert proc.returncode != 0
-    assert "deliberate failure for the test" in proc.stdout + proc.stderr
-    assert not (scratch / "reports" / SITE / STAGES["descriptives"]).exists()
-    assert not any(p.exists() for p in published)
-    assert not (scratch / "build" / SITE / "descriptives").exists()
-
-
-def test_invalid_export_stops_the_chain(scratch):
-    from policestress.config import load_site
-
-    site = load_site(SITE, scratch)
-    broken = pd.read_excel(site.raw_file, dtype=str)
-    column = site.codebook.table.set_index("item_id").loc["OCC_WL2", "header"]
-    broken.loc[2, column] = "9"
-    broken.to_excel(site.raw_file, index=False)
-    proc = make(scratch, "validate")
-    output = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "valid_range" in output and "OCC_WL2" in output and "rows 4" in output
-    assert not (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
-    assert not (scratch / "reports" / SITE / STAGES["validate"]).exists()
 
 
 def test_default_site_figures_are_chinese_and_thesis_sized(scratch):
@@ -369,3 +341,157 @@ def test_default_site_report_tables_hold_no_python_values_or_ids(scratch):
         or [w for w in re.findall(r"\b[a-z]+(?:_[a-z0-9]+)+\b", c) if w not in item_ids]
     ]
     assert bad == []
+
+
+def test_second_site_runs_the_whole_chain(scratch):
+    proc = make(scratch, "all", "SITE=w-subbureau-sim")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    tables = scratch / "tables" / "w-subbureau-sim"
+    for stage_tables in EXPECTED_TABLES.values():
+        for table in stage_tables:
+            assert (tables / table).stat().st_size > 0, table
+    # the ERI short version: 3 effort, 7 reward, 6 overcommitment items
+    eri = pd.read_csv(tables / "eri_summary.csv").set_index("scale")
+    assert eri.loc[["effort", "reward", "overcommitment"], "n_items"].tolist() == [3, 7, 6]
+    fit = pd.read_csv(tables / "cfa_fit.csv")
+    assert {"second_order", "eri"} <= set(fit["model"])
+    _assert_publication_tables(scratch, "w-subbureau-sim")
+
+
+def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
+    import shutil
+
+    import yaml
+
+    source = scratch / "config" / "sites" / "w-subbureau-sim"
+    target = scratch / "config" / "sites" / "noeri-sim"
+    shutil.copytree(source, target)
+    settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
+    settings["codebook"] = [c for c in settings["codebook"] if "eri" not in c]
+    eri_headers = pd.read_csv(source / "codebook" / "eri_short.csv")["header"].tolist()
+    settings["ignore_columns"] = eri_headers  # the export still holds the ERI answers
+    (target / "site.yml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    proc = make(scratch, "all", "SITE=noeri-sim")
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
+    tables = scratch / "tables" / "noeri-sim"
+    assert (
+        not list(tables.glob("eri_*.csv")) and not (tables / "synthesis_eri_increment.csv").exists()
+    )
+    assert not list((scratch / "figures" / "noeri-sim").glob("eri_*"))
+    executed = (scratch / "reports" / "noeri-sim" / STAGES["eri"].notebook).read_text(
+        encoding="utf-8"
+    )
+    assert "has no 'eri' instrument" in executed
+    assert (scratch / "reports" / "noeri-sim" / "report.html").exists()
+    assert "eri" not in set(pd.read_csv(tables / "cfa_fit.csv")["model"])
+
+
+def test_verify_reruns_to_identical_tables_notebooks_and_svgs(scratch):
+    proc = make(scratch, "verify")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(
+        r"verify passed for \S+: all \d+ tables, 8 executed notebooks and \d+ SVG figures "
+        r"identical to the rerun, byte for byte",
+        proc.stdout,
+    ), proc.stdout[-2000:]
+
+
+def test_an_interactive_run_never_reaches_the_report_unnoticed(scratch):
+    import papermill as pm
+
+    tables = scratch / "tables" / SITE
+    published = {p.name: p.read_bytes() for p in tables.glob("efa_*.csv")}
+    env = {"POLICESTRESS_ROOT": str(scratch), "POLICESTRESS_PUBLISH": "1"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        # as in JupyterLab, told to publish: other settings, not saved in site.yml
+        pm.execute_notebook(
+            str(scratch / "notebooks" / STAGES["efa"].notebook),
+            str(scratch / "scratch" / "interactive.ipynb"),
+            parameters={"site": SITE, "n_factors": 4, "rotation": "varimax"},
+            kernel_name="policestress",
+            cwd=str(scratch),
+            progress_bar=False,
+        )
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    changed = sorted(n for n, b in published.items() if (tables / n).read_bytes() != b)
+    assert "efa_loadings.csv" in changed
+    # make sees nothing to do (no input of the chain changed) ...
+    assert ran(make(scratch, "-n", "all").stdout) == set()
+    # ... but the report refuses to be built from those files, naming one
+    proc = subprocess.run(
+        [str(scratch / ".venv/bin/python"), "-m", "policestress.stages", "run", "report"]
+        + ["--site", SITE],
+        cwd=scratch,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "POLICESTRESS_ROOT": str(scratch)},
+    )
+    assert proc.returncode == 1
+    assert f"tables/{SITE}/efa_loadings.csv: differs from what stage 'efa' published" in (
+        proc.stderr
+    )
+    assert not (scratch / "reports" / SITE / "report.html").exists()
+    # and so does make verify, before any rerun
+    proc = make(scratch, "verify")
+    assert proc.returncode != 0
+    assert "verify REFUSED" in proc.stderr and f"tables/{SITE}/efa_loadings.csv" in proc.stderr
+    # the chain's own run puts everything right again
+    proc = make(scratch, "-W", f"notebooks/{STAGES['efa'].notebook}", "all")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert ran(proc.stdout) == {"efa", "cfa", "report"}
+    assert all((tables / n).read_bytes() == b for n, b in published.items())
+
+
+def test_failing_stage_leaves_nothing_of_itself_or_downstream(scratch):
+    import nbformat
+
+    path = scratch / "notebooks" / STAGES["efa"].notebook
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.append(
+        nbformat.v4.new_code_cell('raise RuntimeError("deliberate failure for the test")')
+    )
+    nbformat.write(nb, path)
+    lab_number = sum(c.cell_type == "code" for c in nb.cells)  # as JupyterLab numbers it
+    record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
+    downstream_files = [scratch / p for s in ("efa", "cfa", "report") for p in record["stages"][s]]
+    untouched = [scratch / p for p in record["stages"]["descriptives"]]
+    proc = make(scratch, "all")
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"[efa] FAILED in cell [{lab_number}] of notebooks/02_efa.ipynb" in log
+    assert "[efa] RuntimeError: deliberate failure for the test" in log  # the traceback
+    assert f"[efa] Check: the file or setting the error names; config/sites/{SITE}/site.yml" in log
+    assert downstream_files and not any(p.exists() for p in downstream_files)
+    for stage in ("efa", "cfa", "report"):
+        assert not (scratch / "reports" / SITE / STAGES[stage].notebook).exists(), stage
+    assert not (scratch / "reports" / SITE / "report.html").exists()
+    assert not (scratch / "build" / SITE / "efa").exists()
+    assert all(p.exists() for p in untouched)  # descriptives does not read efa
+    record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
+    assert not {"efa", "cfa", "report"} & set(record["stages"])
+
+
+def test_invalid_export_stops_the_chain(scratch):
+    from policestress.config import load_site
+
+    site = load_site(SITE, scratch)
+    broken = pd.read_excel(site.raw_file, dtype=str)
+    column = site.codebook.table.set_index("item_id").loc["OCC_WL2", "header"]
+    broken.loc[2, column] = "9"
+    broken.to_excel(site.raw_file, index=False)
+    proc = make(scratch, "validate")
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "valid_range" in output and "OCC_WL2" in output and "rows 4" in output
+    assert not (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
+    # nothing of the earlier good run is left to describe data no longer on disk
+    assert not list((scratch / "tables" / SITE).rglob("*.*"))
+    assert not list((scratch / "figures" / SITE).rglob("*.*"))
+    assert not list((scratch / "reports" / SITE).glob("*.*"))

@@ -1,19 +1,35 @@
-"""Stage notebooks: committed without outputs, parameterised, and wired into the Makefile."""
+"""Stage notebooks: committed without outputs, parameterised, checked parameters, declared once
+in policestress.stages and wired into the Makefile from there; interactive runs and `make lab`."""
 
 import json
+import os
+import re
+import signal
+import socket
 import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-from policestress.stages import STAGES
+from policestress.paths import PUBLISH_ENV, STAGING_ENV, SitePaths
+from policestress.report import SECTION_TITLES
+from policestress.stages import (
+    COMMON_SETTINGS,
+    STAGES,
+    ParameterError,
+    check_parameters,
+    make_fragment,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_every_stage_has_its_notebook():
-    assert sorted(p.name for p in NOTEBOOKS) == sorted(STAGES.values())
+    assert sorted(p.name for p in NOTEBOOKS) == sorted(s.notebook for s in STAGES.values())
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
@@ -41,3 +57,105 @@ def test_make_help_lists_every_stage():
     ).stdout
     for stage in [*STAGES, "all", "test", "lab", "clean", "lint"]:
         assert f"  {stage} " in out, stage
+
+
+def test_an_unknown_parameter_fails_naming_it_and_the_valid_ones():
+    for command in (
+        [sys.executable, "-m", "policestress.stages", "run"],
+        [sys.executable, "-m", "policestress.cli", "run"],
+    ):
+        proc = subprocess.run(
+            [*command, "efa", "--site", "y-subbureau-sim", "-p", "n_factor=4"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "unknown parameter 'n_factor' (did you mean 'n_factors'?)" in proc.stderr
+        assert "Valid parameters: site, n_factors, extraction, rotation" in proc.stderr
+    with pytest.raises(ParameterError, match="'language'.*Valid parameters: site, min_cell"):
+        check_parameters("descriptives", {"language": "en"})
+    check_parameters("efa", {"site": "x", "n_factors": 4, "rotation": "varimax"})
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+def test_a_stage_reads_only_the_settings_it_declares(stage):
+    """The site.yml keys each notebook reads (cfg.get, cfg.settings) are declared in STAGES,
+    so its settings stamp changes whenever they do."""
+    nb = json.loads((ROOT / "notebooks" / STAGES[stage].notebook).read_text(encoding="utf-8"))
+    source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    read = set(re.findall(r"cfg\.get\(\s*f?[\"']([a-z_]+)", source))
+    read |= set(re.findall(r"cfg\.settings(?:\.get\(|\[)\s*[\"']([a-z_]+)", source))
+    read |= {"grouping"} if "cfg.grouping" in source else set()
+    # efa's notebook looks its settings up through a helper: setting(value, "efa.x", ...)
+    read |= set(re.findall(r"setting\(\w+, \"([a-z_]+)\.", source))
+    assert read, stage
+    assert read <= set(COMMON_SETTINGS) | set(STAGES[stage].settings), read
+
+
+def test_the_makefile_takes_the_stages_from_stages_py():
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert "include build/stages.mk" in makefile
+    assert not re.search(r"\d\d_\w+\.ipynb", makefile), "a notebook named in the Makefile"
+    subprocess.run(["make", "-s", "help"], cwd=ROOT, check=True, capture_output=True)
+    fragment = (ROOT / "build" / "stages.mk").read_text(encoding="utf-8")
+    assert fragment == make_fragment(ROOT)
+    for stage in STAGES.values():
+        rule = re.search(rf"^\$\(REPORTS\)/{stage.notebook}: (.*?)\n\t", fragment, re.M | re.S)
+        prerequisites = rule.group(1).split()
+        assert f"$(STAMPS)/{stage.name}.settings" in prerequisites
+        for need in stage.needs:
+            assert f"$(REPORTS)/{STAGES[need].notebook}" in prerequisites
+        assert "src/policestress/stages.py" in prerequisites
+    efa_rule = re.search(r"^\$\(REPORTS\)/02_efa.ipynb: (.*?)\n\t", fragment, re.M | re.S)
+    assert "src/policestress/efa.py" in efa_rule.group(1)
+    assert "src/policestress/cfa.py" not in efa_rule.group(1)
+    assert set(SECTION_TITLES) == set(STAGES) - {"report"}
+
+
+def test_an_interactive_run_writes_to_scratch(tmp_path, monkeypatch):
+    monkeypatch.delenv(STAGING_ENV, raising=False)
+    monkeypatch.delenv(PUBLISH_ENV, raising=False)
+    paths = SitePaths("y-subbureau-sim", tmp_path)
+    assert paths.table("t.csv").parent == tmp_path / "scratch" / "y-subbureau-sim" / "tables"
+    monkeypatch.setenv(PUBLISH_ENV, "1")  # told otherwise
+    assert paths.table("t.csv").parent == tmp_path / "tables" / "y-subbureau-sim"
+    assert "scratch/" in (ROOT / ".gitignore").read_text().splitlines()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_make_lab_starts_as_root_at_the_project_root():
+    port = _free_port()
+    proc = subprocess.Popen(
+        ["make", "-s", "-o", ".venv/.installed", "lab", f"LAB_PORT={port}"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        info = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api", timeout=2) as r:
+                    info = json.loads(r.read())
+                    break
+            except OSError:
+                time.sleep(0.5)
+        assert info and "version" in info, proc.stdout.read() if proc.poll() is not None else ""
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, _ = proc.communicate()
+    # as root, jupyter refuses to start without --allow-root: the server answering proves it
+    assert f"Serving notebooks from local directory: {ROOT}" in out, out[-2000:]

@@ -24,7 +24,7 @@ from PIL import Image
 from policestress import report
 from policestress.config import CODEBOOK_COLUMNS, load_site
 from policestress.fonts import cjk_font_file, use_cjk_font
-from policestress.paths import STAGING_ENV
+from policestress.paths import PUBLISH_ENV, STAGING_ENV
 from policestress.plots import SIMULATED_ENV, save_figure
 from policestress.plots.synthesis import plot_importance
 from policestress.provenance import sha256
@@ -74,6 +74,7 @@ def _figure(color: str) -> plt.Figure:
 def project(tmp_path: Path, monkeypatch) -> Path:
     """A fake project with two stages' outputs and their manifests, plus one stale file."""
     monkeypatch.delenv(STAGING_ENV, raising=False)
+    monkeypatch.setenv(PUBLISH_ENV, "1")  # write where the chain publishes, not to scratch/
     # load_site records the site's simulated flag in the environment: restore it afterwards.
     monkeypatch.setenv(SIMULATED_ENV, "0")
     root = tmp_path / "proj"

@@ -9,7 +9,13 @@ import pandas as pd
 import pytest
 
 from policestress.config import load_site
-from policestress.provenance import forget_stage, record_stage, sha256
+from policestress.provenance import (
+    check_outputs,
+    config_digest,
+    forget_stage,
+    record_stage,
+    sha256,
+)
 from policestress.scaffold import propose_codebook, scaffold_site
 from policestress.survey_io import read_export
 from policestress.tables import write_csv
@@ -67,12 +73,21 @@ def test_provenance_records_checksums_versions_and_data(tmp_path):
     output = scratch / "tables" / SITE / "t.csv"
     output.parent.mkdir(parents=True)
     output.write_text("a\n1\n")
-    record_path = record_stage(SITE, "descriptives", [output], scratch)
+    record_path = record_stage(SITE, "descriptives", [output], scratch, "abc")
+    published = sha256(output)
     record = json.loads(record_path.read_text())
+    assert record["stage_settings"]["descriptives"] == "abc"
+    assert record["config_sha256"] == config_digest(SITE, scratch)  # not a git checkout:
+    assert record["config_sha256"].endswith("+dirty")
+    assert check_outputs(SITE, scratch, ["descriptives"]) == []
+    output.write_text("a\n2\n")
+    (problem,) = check_outputs(SITE, scratch, ["descriptives", "efa"])[:1]
+    assert problem.startswith(f"tables/{SITE}/t.csv: differs from what stage 'descriptives'")
+    assert "stage 'efa' has no published outputs" in check_outputs(SITE, scratch, ["efa"])[0]
     assert record["raw_sha256"] == sha256(site.raw_file)
     assert record["seed"] == site.seed and record["simulated"] is True
     assert record["versions"]["semopy"] == "2.3.11"
-    assert record["stages"]["descriptives"] == {f"tables/{SITE}/t.csv": sha256(output)}
+    assert record["stages"]["descriptives"] == {f"tables/{SITE}/t.csv": published}
     forget_stage(SITE, "descriptives", scratch)
     assert "descriptives" not in json.loads(record_path.read_text())["stages"]
 
@@ -111,3 +126,23 @@ def test_new_site_target_needs_name_and_export():
     proc = subprocess.run(["make", "-s", "new-site"], capture_output=True, text=True)
     assert proc.returncode != 0 and "usage: make new-site" in proc.stdout
     assert sys.executable
+
+
+def test_config_digest_says_dirty_when_the_site_folder_is_untracked_or_modified(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "config" / "sites" / SITE
+    folder.parent.mkdir(parents=True)
+    subprocess.run(
+        ["cp", "-r", str(root / "config" / "sites" / SITE), str(folder.parent)], check=True
+    )
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(tmp_path)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    untracked = config_digest(SITE, tmp_path)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "site"], check=True)
+    clean = config_digest(SITE, tmp_path)
+    assert untracked == clean + "+dirty" and "+" not in clean
+    with open(folder / "site.yml", "a", encoding="utf-8") as handle:
+        handle.write("\nefa:\n  n_factors: 4\n")
+    modified = config_digest(SITE, tmp_path)
+    assert modified.endswith("+dirty") and modified[:64] != clean

@@ -6,9 +6,14 @@ it, so no code in the project uses relative paths: everything goes through
 
 Stage outputs are written through :class:`SitePaths` too. When the stage runner
 (:mod:`policestress.stages`) executes a notebook it sets ``POLICESTRESS_STAGING``; outputs
-then go to a scratch folder and are moved into place only when the whole notebook has
-succeeded, so a failed stage never leaves half-written tables that look fresh. Run
-interactively (JupyterLab), a notebook writes straight to the final folders.
+then go to a staging folder and are moved into place only when the whole notebook has
+succeeded, so a failed stage never leaves half-written tables that look fresh.
+
+Published outputs come only from the chain: run interactively (JupyterLab), a notebook
+writes to ``scratch/<site>/<kind>/`` (ignored by git) and reads what the chain published.
+Set ``POLICESTRESS_PUBLISH=1`` to write into the published folders instead; the report,
+the next stage and ``make verify`` then find the files changed against ``provenance.json``
+and refuse, naming them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pathlib import Path
 
 ROOT_ENV = "POLICESTRESS_ROOT"
 STAGING_ENV = "POLICESTRESS_STAGING"
+PUBLISH_ENV = "POLICESTRESS_PUBLISH"
+SCRATCH_DIR = "scratch"
 
 # Kinds of output and the top-level folder each goes to (per site).
 OUTPUT_KINDS = {
@@ -56,6 +63,15 @@ def project_root() -> Path:
     )
 
 
+_said: set[str] = set()
+
+
+def _say_once(message: str) -> None:
+    if message not in _said:
+        _said.add(message)
+        print(message)
+
+
 @dataclass(frozen=True)
 class SitePaths:
     """Input and output locations of one survey site.
@@ -70,8 +86,8 @@ class SitePaths:
     Examples
     --------
     >>> p = SitePaths("y-subbureau-sim")
-    >>> p.table("reliability.csv").name
-    'reliability.csv'
+    >>> p.final_dir("tables").relative_to(p.base).as_posix()
+    'tables/y-subbureau-sim'
     """
 
     site: str
@@ -92,10 +108,24 @@ class SitePaths:
     def final_dir(self, kind: str) -> Path:
         return self.base / OUTPUT_KINDS[kind] / self.site
 
+    def scratch_dir(self, kind: str) -> Path:
+        return self.base / SCRATCH_DIR / self.site / kind
+
     def output_dir(self, kind: str) -> Path:
-        """Folder a stage writes ``kind`` outputs to (the staging copy under the runner)."""
+        """Folder a stage writes ``kind`` outputs to: the staging copy under the stage
+        runner, ``scratch/<site>/<kind>`` in an interactive run (unless
+        ``$POLICESTRESS_PUBLISH`` is ``1``)."""
         staging = os.environ.get(STAGING_ENV)
-        folder = Path(staging) / kind if staging else self.final_dir(kind)
+        if staging:
+            folder = Path(staging) / kind
+        elif os.environ.get(PUBLISH_ENV) == "1":
+            folder = self.final_dir(kind)
+        else:
+            folder = self.scratch_dir(kind)
+            _say_once(
+                f"interactive run: outputs go to {folder.parent} (not published; the chain "
+                f"publishes: make all SITE={self.site})"
+            )
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 

@@ -72,14 +72,9 @@ FIXED_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 # Packages whose versions the report records, in this order (missing ones are skipped).
 FIGURE_SUFFIXES = (".png", ".svg")
 
+# Section titles come from the one list of stages (the report stage has no section).
 SECTION_TITLES = {
-    "validate": {"en": "Data, validation and cleaning", "zh": "数据校验与清洗"},
-    "descriptives": {"en": "Sample description and reliability", "zh": "样本描述与信度分析"},
-    "efa": {"en": "Exploratory factor analysis", "zh": "探索性因子分析"},
-    "cfa": {"en": "Confirmatory factor analysis", "zh": "验证性因子分析"},
-    "invariance": {"en": "Measurement invariance", "zh": "测量不变性"},
-    "eri": {"en": "Effort-reward imbalance", "zh": "付出-回报失衡"},
-    "synthesis": {"en": "Sources of stress: synthesis", "zh": "职业压力源综合分析"},
+    s.name: {"en": s.title_en, "zh": s.title_zh} for s in STAGES.values() if s.name != "report"
 }
 
 TEXT = {

@@ -1,17 +1,23 @@
-"""``make verify``: rerun the chain in a scratch copy and compare every table, cell by cell.
+"""``make verify``: check the published outputs against provenance, rerun the chain in a
+scratch copy and compare every table, executed notebook and SVG figure with the rerun.
 
-A reviewer's check that the published numbers come out of the code and data again: the
-project (tracked files plus untracked, non-ignored ones; never outputs) is copied to a
-scratch folder, ``make all`` runs there from nothing for the site, and each CSV in
-``tables/<site>/`` is compared byte for byte with the rerun's. A difference is reported by
-file, row and column with both values; so is a table present on one side only. Figures are
-compared too and reported, but only tables decide the outcome (plotting libraries do not
-promise identical bytes across machines).
+A reviewer's check that the published numbers come out of the code and data again. First
+every published file is compared with the checksum the chain recorded for it in
+``reports/<site>/provenance.json``: a file changed outside the chain (an interactive run
+told to publish, a hand edit) is named and verify stops there. Then the project (its
+inputs, never outputs) is copied to a scratch folder, ``make all`` runs there from nothing
+for the site, and each CSV in ``tables/<site>/``, each executed notebook in
+``reports/<site>/`` and each SVG in ``figures/<site>/`` is compared byte for byte with the
+rerun's. A table difference is reported by file, row and column with both values, a
+notebook difference by cell; a file present on one side only is reported too. PNG files are
+compared and reported, but do not decide the outcome (rasterisers do not promise identical
+bytes across machines; the SVG holds the same drawing).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -22,12 +28,22 @@ from pathlib import Path
 import pandas as pd
 
 from policestress.paths import SitePaths, project_root
+from policestress.provenance import ProvenanceError
+from policestress.stages import STAGES, check_recorded_inputs
 
 CELLS_SHOWN = 10
 
 
 # Never copied: outputs (the copy rebuilds them), environments, caches, version control.
-OUTPUT_DIRS = ("tables", "figures", "reports", "build", "data/processed", "bench/results")
+OUTPUT_DIRS = (
+    "tables",
+    "figures",
+    "reports",
+    "build",
+    "data/processed",
+    "bench/results",
+    "scratch",
+)
 SKIPPED_NAMES = {
     ".git",
     ".venv",
@@ -106,8 +122,43 @@ def compare_tables(recorded: Path, rerun: Path) -> list[str]:
     return differences
 
 
-def compare_figures(recorded: Path, rerun: Path) -> list[str]:
-    names = sorted({p.name for p in recorded.glob("*")} | {p.name for p in rerun.glob("*")})
+def compare_notebooks(recorded: Path, rerun: Path) -> list[str]:
+    """Differences between two folders of executed notebooks: file and first differing cell."""
+    differences = []
+    names = sorted(
+        {p.name for p in recorded.glob("*.ipynb")} | {p.name for p in rerun.glob("*.ipynb")}
+    )
+    for name in names:
+        a, b = recorded / name, rerun / name
+        if not (a.exists() and b.exists()):
+            side = (
+                "recorded but not produced by the rerun"
+                if a.exists()
+                else "produced by the rerun but not recorded"
+            )
+            differences.append(f"{name}: {side}")
+            continue
+        if a.read_bytes() == b.read_bytes():
+            continue
+        left, right = json.loads(a.read_text("utf-8")), json.loads(b.read_text("utf-8"))
+        number = 0
+        for x, y in zip(left["cells"], right["cells"], strict=False):
+            counted = x["cell_type"] == "code" and "injected-parameters" not in x["metadata"].get(
+                "tags", []
+            )
+            number += counted
+            if x != y:
+                where = f"cell [{number}]" if counted else "a markdown or parameters cell"
+                differences.append(f"{name}: {where} differs (outputs or source)")
+                break
+        else:
+            differences.append(f"{name}: differs in its metadata or number of cells")
+    return differences
+
+
+def compare_files(recorded: Path, rerun: Path, pattern: str) -> list[str]:
+    """Names of files matching ``pattern`` that differ in bytes or exist on one side only."""
+    names = sorted({p.name for p in recorded.glob(pattern)} | {p.name for p in rerun.glob(pattern)})
     return [
         name
         for name in names
@@ -118,13 +169,21 @@ def compare_figures(recorded: Path, rerun: Path) -> list[str]:
 
 
 def verify(site: str, root: Path | None = None, keep: bool = False) -> list[str]:
-    """Rerun the chain for ``site`` in a scratch copy; return the table differences."""
+    """Check ``site``'s outputs against provenance, rerun the chain in a scratch copy;
+    return the differences (tables, notebooks, SVG figures).
+
+    Raises
+    ------
+    policestress.provenance.ProvenanceError
+        When a published file differs from the record (nothing is rerun).
+    """
     root = root or project_root()
     recorded = SitePaths(site, root)
     if not recorded.final_dir("tables").is_dir():
         raise FileNotFoundError(
             f"no recorded tables in {recorded.final_dir('tables')}: run `make all SITE={site}` first"
         )
+    check_recorded_inputs(recorded, list(STAGES))
     scratch = Path(tempfile.mkdtemp(prefix=f"verify-{site}-"))
     try:
         copy_project(root, scratch)
@@ -133,10 +192,13 @@ def verify(site: str, root: Path | None = None, keep: bool = False) -> list[str]
             raise RuntimeError(f"the rerun failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         rerun = SitePaths(site, scratch)
         differences = compare_tables(recorded.final_dir("tables"), rerun.final_dir("tables"))
-        figures = compare_figures(recorded.final_dir("figures"), rerun.final_dir("figures"))
-        if figures:
+        differences += compare_notebooks(recorded.final_dir("reports"), rerun.final_dir("reports"))
+        figures = (recorded.final_dir("figures"), rerun.final_dir("figures"))
+        differences += [f"{name}: differs in bytes" for name in compare_files(*figures, "*.svg")]
+        pngs = compare_files(*figures, "*.png")
+        if pngs:
             print(
-                f"note: {len(figures)} figure file(s) differ in bytes: {', '.join(figures[:5])}",
+                f"note: {len(pngs)} PNG file(s) differ in bytes (not decisive): {', '.join(pngs[:5])}",
                 file=sys.stderr,
             )
         return differences
@@ -152,15 +214,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--keep", action="store_true", help="keep the scratch copy")
     args = parser.parse_args(argv)
-    differences = verify(args.site, keep=args.keep)
+    try:
+        differences = verify(args.site, keep=args.keep)
+    except ProvenanceError as error:
+        print(f"verify REFUSED for {args.site}: {error}", file=sys.stderr)
+        return 1
     if differences:
         print(f"verify FAILED for {args.site}: {len(differences)} difference(s)", file=sys.stderr)
         for line in differences:
             print(f"  {line}", file=sys.stderr)
         return 1
-    tables = len(list(SitePaths(args.site).final_dir("tables").glob("*.csv")))
+    paths = SitePaths(args.site)
+    counts = [
+        len(list(paths.final_dir(kind).glob(pattern)))
+        for kind, pattern in (("tables", "*.csv"), ("reports", "*.ipynb"), ("figures", "*.svg"))
+    ]
     print(
-        f"verify passed for {args.site}: all {tables} tables identical to the rerun, byte for byte"
+        f"verify passed for {args.site}: all {counts[0]} tables, {counts[1]} executed notebooks "
+        f"and {counts[2]} SVG figures identical to the rerun, byte for byte"
     )
     return 0
 
