@@ -159,3 +159,13 @@ def test_make_lab_starts_as_root_at_the_project_root():
             out, _ = proc.communicate()
     # as root, jupyter refuses to start without --allow-root: the server answering proves it
     assert f"Serving notebooks from local directory: {ROOT}" in out, out[-2000:]
+
+
+def test_every_top_level_key_of_the_schema_is_declared_by_a_stage():
+    """An undeclared key would count for every stage (safe, but every change reruns all)."""
+    from policestress.settings import all_keys
+    from policestress.stages import SIMULATE_SETTINGS
+
+    declared = set(COMMON_SETTINGS) | set(SIMULATE_SETTINGS)
+    declared |= {key for stage in STAGES.values() for key in stage.settings}
+    assert {k.split(".")[0] for k in all_keys()} == declared
