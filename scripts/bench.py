@@ -5,7 +5,8 @@ a scratch copy of the project, so the working tree's outputs are untouched:
 
 (a) the default site, cold (``make clean`` then each stage in chain order, fresh kernels),
     ``--runs`` times; the whole chain as users run it (``make clean; make all``, independent
-    stages in parallel, one per core); and the no-op ``make all`` that follows;
+    stages in parallel, one per core); a change of ``efa.n_factors`` in site.yml to a
+    rebuilt report; and the no-op ``make all`` that follows;
 (b) a simulated large site (``--large-n`` respondents, default 50,000, the default
     instrument, CSV export), each stage once per run.
 
@@ -113,6 +114,29 @@ def noop(project: Path, site: str, env: dict) -> float:
     return wall
 
 
+def efa_change(project: Path, site: str, env: dict) -> float:
+    """Seconds from a change of ``efa.n_factors`` in site.yml to a rebuilt report (the chain
+    reruns efa, cfa and the report only); the settings are restored afterwards."""
+    site_file = project / "config" / "sites" / site / "site.yml"
+    original = site_file.read_bytes()
+    settings = yaml.safe_load(original.decode("utf-8"))
+    settings.setdefault("efa", {})["n_factors"] = 4
+    site_file.write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
+    try:
+        wall, proc = timed(["make", "-o", ".venv/.installed", f"SITE={site}", "all"], project, env)
+        if proc.returncode != 0:
+            raise RuntimeError(f"make all failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        reran = {line.split("]")[0][1:] for line in proc.stdout.splitlines() if "] start" in line}
+        if reran != {"efa", "cfa", "report"}:
+            raise RuntimeError(f"a change of efa.n_factors reran {sorted(reran)}")
+    finally:
+        site_file.write_bytes(original)
+        subprocess.run(
+            ["make", "-o", ".venv/.installed", f"SITE={site}", "all"], cwd=project, env=env
+        )
+    return wall
+
+
 def make_large_site(project: Path, n: int) -> str:
     name = f"bench-{n // 1000}k-sim"
     source = project / "config" / "sites" / DEFAULT_SITE
@@ -203,9 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-runs", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument(
+        "--note", default="", help="a line for the summary, e.g. how loaded the machine was"
+    )
+    parser.add_argument(
         "--out", type=Path, default=ROOT / "bench" / "results", help="result folder"
     )
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()[0]
 
     results: dict = {
         "date": date.today().isoformat(),
@@ -226,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             "min": min(chain),
             "max": max(chain),
         }
+        changes = [efa_change(project, DEFAULT_SITE, env) for _ in range(args.runs)]
+        results["efa_change_s"] = {
+            "median": statistics.median(changes),
+            "min": min(changes),
+            "max": max(changes),
+        }
         noops = [noop(project, DEFAULT_SITE, env) for _ in range(max(args.runs, 3))]
         results["default_noop_s"] = {
             "median": statistics.median(noops),
@@ -245,8 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{platform.node() or 'host'}-{results['date']}.json"
     json_path.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    results["note"] = args.note
+    results["load_average_at_start"] = load_at_start
     parts = [
         f"# Benchmark, {results['date']} ({results['machine']['cpus']} cores, Python {results['machine']['python']})",
+        "",
+        f"Load average when the benchmark started: {load_at_start:.1f} (1 min). {args.note}".strip(),
         "",
         markdown(
             f"Default site, cold, {args.runs} runs (median, min-max)", results["default_cold"]
@@ -255,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Whole chain, `make clean; make all` ({results['machine']['cpus']} stages in parallel): median "
         f"{results['default_chain_s']['median']:.1f} s (min {results['default_chain_s']['min']:.1f}, "
         f"max {results['default_chain_s']['max']:.1f}).",
+        "",
+        f"A change of `efa.n_factors` to a rebuilt report (efa, cfa, report rerun): median "
+        f"{results['efa_change_s']['median']:.1f} s (min {results['efa_change_s']['min']:.1f}, "
+        f"max {results['efa_change_s']['max']:.1f}).",
         "",
         f"No-op `make all`: median {results['default_noop_s']['median']:.2f} s (min {results['default_noop_s']['min']:.2f}, max {results['default_noop_s']['max']:.2f}).",
     ]

@@ -35,4 +35,5 @@ def test_bench_runs_and_writes_its_results(tmp_path):
     assert record["large_n"] == 3000 and record["large"][-1]["peak_mib"] > 0
     assert record["default_noop_s"]["median"] < record["default_cold"][-1]["wall_s"]
     assert record["default_chain_s"]["median"] > record["default_noop_s"]["median"]
+    assert 0 < record["efa_change_s"]["median"] < record["default_chain_s"]["median"] * 2
     assert "No-op `make all`" in (tmp_path / "latest.md").read_text()

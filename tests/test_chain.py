@@ -238,12 +238,12 @@ def test_a_change_of_efa_n_factors_reruns_exactly_what_reads_it(scratch):
 
 def test_a_change_of_the_population_model_redraws_the_export_and_reruns_all(scratch):
     model = scratch / "config" / "sites" / SITE / "population_model.yml"
-    before = model.stat()
-    os.utime(model)
+    original = model.read_bytes()
+    model.write_bytes(original + b"\n# a changed population model\n")
     try:
         proc = make(scratch, "-n", "all")
     finally:
-        os.utime(model, ns=(before.st_atime_ns, before.st_mtime_ns))
+        model.write_bytes(original)
     assert "policestress.simulate --site" in proc.stdout
     assert ran(proc.stdout) == set(STAGES)
 
@@ -404,6 +404,7 @@ def test_an_interactive_run_never_reaches_the_report_unnoticed(scratch):
     env = {"POLICESTRESS_ROOT": str(scratch), "POLICESTRESS_PUBLISH": "1"}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
+    (scratch / "scratch").mkdir(exist_ok=True)
     try:
         # as in JupyterLab, told to publish: other settings, not saved in site.yml
         pm.execute_notebook(
@@ -424,7 +425,11 @@ def test_an_interactive_run_never_reaches_the_report_unnoticed(scratch):
     assert "efa_loadings.csv" in changed
     # make sees nothing to do (no input of the chain changed) ...
     assert ran(make(scratch, "-n", "all").stdout) == set()
-    # ... but the report refuses to be built from those files, naming one
+    # ... but make verify refuses, naming a changed file, before any rerun
+    proc = make(scratch, "verify")
+    assert proc.returncode != 0
+    assert "verify REFUSED" in proc.stderr and f"tables/{SITE}/efa_loadings.csv" in proc.stderr
+    # and so does the report stage: it will not be built from those files
     proc = subprocess.run(
         [str(scratch / ".venv/bin/python"), "-m", "policestress.stages", "run", "report"]
         + ["--site", SITE],
@@ -438,10 +443,6 @@ def test_an_interactive_run_never_reaches_the_report_unnoticed(scratch):
         proc.stderr
     )
     assert not (scratch / "reports" / SITE / "report.html").exists()
-    # and so does make verify, before any rerun
-    proc = make(scratch, "verify")
-    assert proc.returncode != 0
-    assert "verify REFUSED" in proc.stderr and f"tables/{SITE}/efa_loadings.csv" in proc.stderr
     # the chain's own run puts everything right again
     proc = make(scratch, "-W", f"notebooks/{STAGES['efa'].notebook}", "all")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -494,4 +495,6 @@ def test_invalid_export_stops_the_chain(scratch):
     # nothing of the earlier good run is left to describe data no longer on disk
     assert not list((scratch / "tables" / SITE).rglob("*.*"))
     assert not list((scratch / "figures" / SITE).rglob("*.*"))
-    assert not list((scratch / "reports" / SITE).glob("*.*"))
+    reports = scratch / "reports" / SITE
+    assert [p.name for p in reports.iterdir() if p.is_file()] == ["provenance.json"]
+    assert json.loads((reports / "provenance.json").read_text())["stages"] == {}
