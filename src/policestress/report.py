@@ -533,6 +533,7 @@ def build_report(
                 "table": row.table,
                 "docx": f"{THESIS_DIR}/{row.docx}",
                 "tex": f"{THESIS_DIR}/{row.tex}",
+                "caption": row.caption,  # templates/report.html shows it in the listing
             }
             for row in thesis_tables.itertuples()
         ]
