@@ -119,7 +119,7 @@ def test_the_log_is_for_people(first_run):
         assert re.search(rf"^\[{stage}\] start  \d\d:\d\d:\d\d", log, re.M), stage
         assert re.search(rf"^\[{stage}\] end    \d\d:\d\d:\d\d  done in [\d.]+ s", log, re.M)
     assert "without encryption" not in log and "KeyboardInterrupt" not in log
-    closing = log.strip().splitlines()[-1]
+    closing = proc.stdout.strip().splitlines()[-1]
     assert re.fullmatch(
         rf"chain done for {SITE}: reports/{SITE}/report.html \([\d.]+ s\)", closing
     ), closing
