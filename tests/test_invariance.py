@@ -413,3 +413,39 @@ def test_other_equality_classes_against_lavaan():
                 r[name]["fit"][theirs], rel=1e-6, abs=1e-6
             ), (name, ours)
         compare_estimates(fit, [1, 2, 3], r[name]["est"])
+
+
+@requires_r
+@pytest.mark.r
+def test_mlr_invariance_scaled_difference_against_lavaan(hs):
+    """Invariance with MLR: the steps' robust statistics and the Satorra-Bentler (2001) scaled
+    difference test of lavTestLRT."""
+    fits = fit_invariance_models(
+        hs, HS_MODEL, "school", steps=("configural", "metric"), groups=HS_GROUPS, estimator="MLR"
+    )
+    table = invariance_table(fits)
+    r = run_r(
+        f"""
+        suppressPackageStartupMessages(library(lavaan))
+        d <- data$d
+        f0 <- cfa('{HS_MODEL}', d, group = "school", group.label = c("Pasteur", "Grant-White"),
+                  estimator = "MLR")
+        f1 <- cfa('{HS_MODEL}', d, group = "school", group.label = c("Pasteur", "Grant-White"),
+                  estimator = "MLR", group.equal = "loadings")
+        lrt <- lavTestLRT(f0, f1, method = "satorra.bentler.2001")
+        keys <- c("chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust")
+        result <- list(f0 = as.list(fitMeasures(f0, keys)), f1 = as.list(fitMeasures(f1, keys)),
+                       diff = lrt[["Chisq diff"]][2], p = lrt[["Pr(>Chisq)"]][2])
+        """,
+        {"d": hs},
+    )
+    for k, key in enumerate(["f0", "f1"]):
+        row = table.iloc[k]
+        assert row["estimator"] == "MLR"
+        for ours, theirs in (("chi2_scaled", "chisq.scaled"), ("scaling_factor",
+                             "chisq.scaling.factor"), ("cfi_robust", "cfi.robust"),
+                             ("rmsea_robust", "rmsea.robust")):  # fmt: skip
+            assert row[ours] == pytest.approx(r[key][theirs], abs=1e-3)
+    assert table.loc[1, "delta_test"] == "satorra.bentler.2001"
+    assert table.loc[1, "delta_chi2"] == pytest.approx(r["diff"], abs=1e-3)
+    assert table.loc[1, "delta_p"] == pytest.approx(r["p"], abs=1e-4)
