@@ -13,6 +13,7 @@ import json
 import os
 import re
 import subprocess
+from html import unescape
 from pathlib import Path
 
 import numpy as np
@@ -356,9 +357,12 @@ def test_second_site_runs_the_whole_chain(scratch):
     fit = pd.read_csv(tables / "cfa_fit.csv")
     assert {"second_order", "eri"} <= set(fit["model"])
     _assert_publication_tables(scratch, "w-subbureau-sim")
+    # the W site lists no claims of its own: none are tested (the thesis's belong to Y)
+    assert not (tables / "synthesis_claims.csv").exists()
+    assert not (tables / "synthesis_findings.csv").exists()
 
 
-def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
+def test_a_site_without_eri_items_and_outcome_runs_the_chain_to_a_report(scratch):
     import shutil
 
     import yaml
@@ -367,23 +371,42 @@ def test_a_site_without_eri_items_runs_the_chain_without_eri_outputs(scratch):
     target = scratch / "config" / "sites" / "noeri-sim"
     shutil.copytree(source, target)
     settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
-    settings["codebook"] = [c for c in settings["codebook"] if "eri" not in c]
-    eri_headers = pd.read_csv(source / "codebook" / "eri_short.csv")["header"].tolist()
-    settings["ignore_columns"] = eri_headers  # the export still holds the ERI answers
+    dropped = [c for c in settings["codebook"] if "eri" in c or "outcome" in c]
+    settings["codebook"] = [c for c in settings["codebook"] if c not in dropped]
+    # the export still holds the ERI and outcome answers
+    settings["ignore_columns"] = [
+        h for c in dropped for h in pd.read_csv(source / c)["header"].tolist()
+    ]
+    # no group of the site is this large: invariance has nothing to compare
+    settings["invariance"]["min_group_size"] = 10_000
     (target / "site.yml").write_text(yaml.safe_dump(settings, allow_unicode=True), encoding="utf-8")
     proc = make(scratch, "all", "SITE=noeri-sim")
     assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-5000:]
     tables = scratch / "tables" / "noeri-sim"
-    assert (
-        not list(tables.glob("eri_*.csv")) and not (tables / "synthesis_eri_increment.csv").exists()
-    )
+    assert not list(tables.glob("eri_*.csv")) and not list(tables.glob("synthesis_*.csv"))
+    assert not list(tables.glob("invariance*.csv"))
     assert not list((scratch / "figures" / "noeri-sim").glob("eri_*"))
-    executed = (scratch / "reports" / "noeri-sim" / STAGES["eri"].notebook).read_text(
-        encoding="utf-8"
-    )
-    assert "has no 'eri' instrument" in executed
-    assert (scratch / "reports" / "noeri-sim" / "report.html").exists()
+    reports = scratch / "reports" / "noeri-sim"
+    reasons = {
+        "eri": "has no 'eri' instrument",
+        "synthesis": "has no `outcome` instrument and `synthesis.outcome`",
+        "invariance": "has two groups of at least 10000",
+    }
+    html = (reports / "report.html").read_text(encoding="utf-8")
+    text = unescape(html)
+    for stage, reason in reasons.items():
+        executed = (reports / STAGES[stage].notebook).read_text(encoding="utf-8")
+        assert reason in executed, stage
+        assert "Stage skipped." in executed and "Traceback" not in executed, stage
+        assert "An Exception was encountered" not in executed, stage
+        assert f"[{stage}] skipped: " in proc.stdout, stage
+        section = text[text.index(f'id="stage-{stage}"') :]
+        section = section[: section.index("</section>")]
+        assert "This stage was skipped:" in section and reason in section, stage
     assert "eri" not in set(pd.read_csv(tables / "cfa_fit.csv")["model"])
+    # the stages that ran are in the report
+    assert "noeri-sim/cfa_fit.csv" in html
+    assert pd.read_csv(tables / "efa_adequacy.csv")["rotation_converged"].all()
 
 
 def test_verify_reruns_to_identical_tables_notebooks_and_svgs(scratch):

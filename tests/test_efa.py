@@ -240,7 +240,7 @@ def test_rotations_keep_the_common_part(data):
     unrotated = E.efa(data, 4, "pa", "none").loadings.to_numpy()
     model = unrotated @ unrotated.T
     for rotate in (E.oblimin, E.promax):
-        pattern, phi = rotate(unrotated)
+        pattern, phi, *_ = rotate(unrotated)
         np.testing.assert_allclose(pattern @ phi @ pattern.T, model, atol=1e-8)
     rotated, rotation = E.varimax(unrotated)
     np.testing.assert_allclose(rotation @ rotation.T, np.eye(4), atol=1e-12)
@@ -249,7 +249,8 @@ def test_rotations_keep_the_common_part(data):
 
 def test_oblimin_lowers_its_criterion(data):
     unrotated = E.efa(data, 4, "minres", "none").loadings.to_numpy()
-    pattern, _ = E.oblimin(unrotated)
+    pattern, _, converged = E.oblimin(unrotated)
+    assert converged
     before, _ = E._oblimin_criterion(unrotated)
     after, _ = E._oblimin_criterion(pattern)
     assert after < before
@@ -538,3 +539,35 @@ def test_spss_view_matches_psych_principal_varimax(data):
     tv = view.total_variance()
     np.testing.assert_allclose(tv["initial_total"], r["values"], atol=1e-10)
     np.testing.assert_allclose(tv["rotation_total"].iloc[:4].to_numpy()[perm], r["ss"], atol=1e-8)
+
+
+def test_a_rotation_that_does_not_converge_is_kept_with_a_warning(data):
+    # psych/GPArotation warn and return the solution; the chain reports it with a flag.
+    with pytest.warns(RuntimeWarning, match="oblimin rotation of 4 factors did not converge in 3"):
+        res = E.efa(data, 4, rotation_max_iter=3)
+    assert not res.rotation_converged
+    unrotated = E.efa(data, 4, rotation="none")
+    model = unrotated.loadings.to_numpy() @ unrotated.loadings.to_numpy().T
+    pattern, phi = res.loadings.to_numpy(), res.phi.to_numpy()
+    # a rotation, converged or not, leaves the common-factor model unchanged
+    np.testing.assert_allclose(pattern @ phi @ pattern.T, model, atol=1e-8)
+    assert E.efa(data, 4).rotation_converged
+
+
+@requires_r
+@pytest.mark.r
+def test_an_unconverged_oblimin_matches_gparotation(data):
+    unrotated = E.efa(data, 4, rotation="none").loadings.to_numpy()
+    r = run_r(
+        """
+        library(GPArotation)
+        a <- as.matrix(data$a)
+        f <- suppressWarnings(oblimin(a, maxit = 3))
+        result <- list(loadings = unclass(f$loadings), phi = f$Phi, converged = f$convergence)
+        """,
+        {"a": pd.DataFrame(unrotated)},
+    )
+    pattern, phi, converged = E.oblimin(unrotated, max_iter=3)
+    assert converged is False and r["converged"] is False
+    np.testing.assert_allclose(pattern, np.array(r["loadings"]), atol=1e-10)
+    np.testing.assert_allclose(phi, np.array(r["phi"]), atol=1e-10)

@@ -357,9 +357,13 @@ def test_findings_evidence_takes_ranks_and_betas_of_the_named_sources(data):
     ranking = syn.score_ranking(d, imp, "construct")
     regression = syn.standardized_regression(d, "y", preds).assign(level="construct")
     spec = [
-        {"finding": 1, "claim_en": "x1 first", "sources": ["x1", "not_measured"]},
+        {"finding": 1, "claim_en": "x1 first", "sources": ["x1"]},
         {"finding": 2, "claim_en": "x4 too", "claim_zh": "x4 也是", "sources": ["x4", "x1"]},
     ]
+    # a claim about a source the site does not measure is a configuration error, not skipped
+    unmeasured = [{"finding": 3, "claim_en": "?", "sources": ["x1", "not_measured"]}]
+    with pytest.raises(ValueError, match=r"\(3, 'not_measured'\)"):
+        syn.findings_evidence(ranking, regression, unmeasured)
     evidence = syn.findings_evidence(ranking, regression, spec)
     assert evidence[["finding", "source"]].values.tolist() == [[1, "x1"], [2, "x4"], [2, "x1"]]
     x4 = evidence[evidence["source"] == "x4"].iloc[0]

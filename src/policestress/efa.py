@@ -595,7 +595,9 @@ def oblimin(loadings: np.ndarray, eps: float = 1e-5, max_iter: int = 1000):
 
     Returns
     -------
-    (pattern loadings, factor correlations Phi)
+    (pattern loadings, factor correlations Phi, converged)
+        Like GPArotation, a rotation that has not converged after ``max_iter`` iterations
+        is returned as it stands, with ``converged`` False (the caller warns and flags it).
     """
     a = np.asarray(loadings, dtype=float)
     t = np.eye(a.shape[1])
@@ -621,20 +623,21 @@ def oblimin(loadings: np.ndarray, eps: float = 1e-5, max_iter: int = 1000):
             alpha /= 2
         t, f = t_new, f_new
         g = -(lam.T @ gq_new @ np.linalg.inv(t)).T
-    if not converged:
-        raise RuntimeError(f"oblimin did not converge in {max_iter} iterations")
-    return lam, t.T @ t
+    return lam, t.T @ t, converged
 
 
-def _rotate(loadings: np.ndarray, rotation: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _rotate(
+    loadings: np.ndarray, rotation: str, max_iter: int = 1000
+) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(rotated loadings, Phi or None when orthogonal, whether the rotation converged)."""
     if rotation == "none" or loadings.shape[1] < 2:
-        return loadings, None
+        return loadings, None, True
     if rotation == "varimax":
-        return varimax(loadings)[0], None
+        return varimax(loadings)[0], None, True
     if rotation == "promax":
-        return promax(loadings)
+        return (*promax(loadings), True)
     if rotation == "oblimin":
-        return oblimin(loadings)
+        return oblimin(loadings, max_iter=max_iter)
     raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation!r}")
 
 
@@ -669,6 +672,7 @@ class EFAResult:
     rotation: str
     iterations: int | None = None
     heywood: list[str] = field(default_factory=list)
+    rotation_converged: bool = True
 
     @property
     def oblique(self) -> bool:
@@ -750,6 +754,7 @@ def efa(
     rotation: str = "oblimin",
     pa_min_err: float = 0.001,
     pa_max_iter: int = 50,
+    rotation_max_iter: int = 1000,
 ) -> EFAResult:
     """Exploratory factor analysis as ``psych::fa(data, n_factors, rotate=, fm=)``.
 
@@ -765,6 +770,10 @@ def efa(
         normalisation, power 4); ``varimax`` is ``stats::varimax`` (Kaiser normalisation).
     pa_min_err, pa_max_iter : float, int
         psych's stopping rule for ``pa`` (``min.err``, ``max.iter``).
+    rotation_max_iter : int
+        GPArotation's ``maxit`` for oblimin. A rotation that has not converged by then is
+        kept, as psych keeps it: a RuntimeWarning is issued and ``rotation_converged`` is
+        False (the stage reports the solution with the warning and a flag).
 
     Returns
     -------
@@ -772,6 +781,11 @@ def efa(
         Factors sign-aligned (positive loading sums) and ordered by variance accounted for, as
         psych does; named ``MR1, MR2, ...`` (``ML``/``PA`` for the other methods) in that order.
         Items with communality >= 1 (Heywood cases) are listed in ``heywood``.
+
+    Warns
+    -----
+    RuntimeWarning
+        When the oblimin rotation did not converge in ``rotation_max_iter`` iterations.
 
     Examples
     --------
@@ -797,7 +811,15 @@ def efa(
     loadings = loadings * signs
     model = loadings @ loadings.T
 
-    rotated, phi = _rotate(loadings, rotation)
+    rotated, phi, rotation_converged = _rotate(loadings, rotation, rotation_max_iter)
+    if not rotation_converged:
+        warnings.warn(
+            f"{rotation} rotation of {n_factors} factors did not converge in "
+            f"{rotation_max_iter} iterations; the solution is reported as it stands "
+            "(as psych/GPArotation do): interpret it with care",
+            RuntimeWarning,
+            stacklevel=2,
+        )
     signs = np.where(rotated.sum(axis=0) < 0, -1.0, 1.0)
     rotated = rotated * signs
     phi = np.eye(n_factors) if phi is None else phi * np.outer(signs, signs)
@@ -823,6 +845,7 @@ def efa(
         rotation=rotation if n_factors > 1 else "none",
         iterations=iterations,
         heywood=[item for item, h2 in zip(items, communalities, strict=True) if h2 >= 1.0],
+        rotation_converged=bool(rotation_converged),
     )
 
 

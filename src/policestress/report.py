@@ -53,7 +53,7 @@ from policestress import publication as pub
 from policestress.config import SiteConfig
 from policestress.paths import SitePaths
 from policestress.provenance import git_commit, package_versions, sha256
-from policestress.stages import MANIFEST_DIR, STAGES
+from policestress.stages import MANIFEST_DIR, STAGES, skip_reason
 from policestress.thesis_tables import caption, caption_order
 
 REPORT_NAME = "report.html"
@@ -96,6 +96,7 @@ TEXT = {
         "appendix": "Appendix tables",
         "other_files": "Other files of this stage",
         "not_run": "This stage has not been run.",
+        "skipped": "This stage was skipped:",
         "thesis_tables": "Thesis tables (Word and LaTeX)",
         "thesis_tables_text": (
             "Every table above as a three-line table in Word (.docx) and LaTeX (booktabs), "
@@ -143,6 +144,7 @@ TEXT = {
         "appendix": "附表",
         "other_files": "本阶段的其他文件",
         "not_run": "该阶段尚未运行。",
+        "skipped": "该阶段已跳过：",
         "thesis_tables": "论文用表格（Word 与 LaTeX）",
         "thesis_tables_text": (
             "上述每个表格均另存为 Word（.docx）和 LaTeX（booktabs）三线表，标签语言与本报告一致；"
@@ -402,6 +404,7 @@ def build_sections(
                 "id": f"stage-{stage}",
                 "stage": stage,
                 "ran": not rows.empty,
+                "skipped": skip_reason(cfg.paths, stage),
                 "title": SECTION_TITLES.get(stage, {}).get(language, stage),
                 "interpretation": stage_interpretation(stage, cfg, rows, language)
                 if not rows.empty

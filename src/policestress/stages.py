@@ -20,6 +20,10 @@ the report takes its sections from it and the tests their stage list.
   ``figures/``, ``data/processed/`` and ``reports/`` only when every cell succeeded; on
   failure the traceback is printed with the cell numbered as JupyterLab numbers it, with
   the settings to check, and the exit status is non-zero;
+* a notebook whose site lacks what the stage analyses calls :func:`skip_stage` with the
+  reason: the stage succeeds with the executed notebook (stopped there, reason shown),
+  whatever it had published, and ``reports/<site>/.manifest/<stage>.skipped`` holding the
+  reason, which the report shows in the stage's section;
 * the executed notebook is written last, so it is the file ``make`` tracks; timestamps,
   absolute paths and progress bars are kept out of it, so reruns give identical bytes;
 * the log has one line when the stage starts and one when it ends, with times, and a
@@ -171,6 +175,52 @@ POPULATION_MODEL_READERS = ("synthesis",)
 
 DEFAULT_KERNEL = "policestress"
 MANIFEST_DIR = ".manifest"
+SKIPPED_SUFFIX = ".skipped"
+
+
+class StageSkipped(Exception):
+    """Raised in a stage notebook (by :func:`skip_stage`): the site lacks what it analyses."""
+
+
+def skip_stage(reason: str) -> None:
+    """Stop the running stage notebook here, showing why; the runner counts it a success.
+
+    Raises
+    ------
+    StageSkipped
+        Always; the stage runner turns it into the ``.skipped`` marker.
+    """
+    from IPython.display import Markdown, display
+
+    display(Markdown(f"**Stage skipped.** {reason}"))
+    raise StageSkipped(reason)
+
+
+def skip_reason(paths: SitePaths, stage: str) -> str:
+    """Why the stage was skipped at its last run ('' when it ran to the end or never ran)."""
+    marker = paths.final_dir("reports") / MANIFEST_DIR / f"{stage}{SKIPPED_SUFFIX}"
+    return marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
+
+
+def _tidy_skipped_notebook(notebook_path: Path) -> None:
+    """A skipped stage's notebook: no failure banner, the reason instead of a traceback."""
+    nb = json.loads(notebook_path.read_text(encoding="utf-8"))
+    nb["cells"] = [
+        c
+        for c in nb["cells"]
+        if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])
+    ]
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            cell["outputs"] = [
+                o
+                for o in cell["outputs"]
+                if not (o["output_type"] == "error" and o.get("ename") == StageSkipped.__name__)
+            ]
+    nb["metadata"].get("papermill", {})["exception"] = None
+    notebook_path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", "utf-8")
+
+
 STAMP_DIR = Path("build") / ".stamps"
 # Modules of the runner itself: every stage runs through them.
 RUNNER_MODULES = ("policestress.stages", "policestress.paths", "policestress.provenance")
@@ -474,6 +524,7 @@ def remove_outputs(paths: SitePaths, stage: str) -> int:
 
     removed = 0
     manifest = _manifest_path(paths, stage)
+    (manifest.parent / f"{stage}{SKIPPED_SUFFIX}").unlink(missing_ok=True)
     if manifest.exists():
         for relative in json.loads(manifest.read_text(encoding="utf-8")):
             file = paths.base / relative
@@ -736,6 +787,7 @@ def run_stage(
     # A short path: a unix socket's path has at most 107 bytes.
     socket_dir = Path(tempfile.mkdtemp(prefix="policestress-kernel-"))
     start = time.perf_counter()
+    skipped = ""
     try:
         pm.execute_notebook(
             str(notebook),
@@ -750,6 +802,13 @@ def run_stage(
             kernel_manager_class=_kernel_manager_class(kernel_log, socket_dir),
             on_cell_executed=on_cell_executed,
         )
+    except pm.PapermillExecutionError as error:
+        if error.ename != StageSkipped.__name__:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        skipped = error.evalue
+        _tidy_skipped_notebook(executed)
+        log.say(f"skipped: {skipped}")
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -794,6 +853,8 @@ def run_stage(
         json.dumps([str(p.relative_to(root)) for p in published], indent=1) + "\n",
         encoding="utf-8",
     )
+    if skipped:
+        (manifest.parent / f"{stage}{SKIPPED_SUFFIX}").write_text(skipped + "\n", "utf-8")
     from policestress.provenance import record_stage
 
     record_stage(site, stage, published, root, settings_digests(site, root)[stage])

@@ -508,65 +508,12 @@ def score_ranking(
     return out.sort_values("rank", kind="stable").reset_index(drop=True)
 
 
-# The four findings of the thesis abstract and the sources each names, for the default
-# instrument (construct and domain names of config/sites/y-subbureau-sim). A site with other
-# names sets `synthesis.findings` in site.yml in the same shape.
-ABSTRACT_FINDINGS: list[dict] = [
-    {
-        "finding": 1,
-        "claim_en": "Occupational factors are an important source of stress; critical-incident "
-        "risk is the primary source, with large differences between individuals.",
-        "claim_zh": "职业因素是职业压力的重要来源，其中突发事件风险是首要压力源，且个体差异较大。",
-        "sources": ["occupational", "critical_incident", "workload", "non_police", "complaints"],
-    },
-    {
-        "finding": 2,
-        "claim_en": "The organizational system is an external source; the completeness of work "
-        "regulations and negative social opinion are important sources.",
-        "claim_zh": "组织制度是职业压力的外部因素，其中工作制度的完善程度和负面社会舆论是重要压力源。",
-        "sources": [
-            "organizational",
-            "regulations",
-            "workflow",
-            "appraisal",
-            "opinion_orientation",
-        ],
-    },
-    {
-        "finding": 3,
-        "claim_en": "Social opinion (online supervision, online opinion orientation, case "
-        "disclosure) is an important source of stress.",
-        "claim_zh": "社会舆论（网络监督、网络舆论导向、案件合规公开）是职业压力的重要来源。",
-        "sources": [
-            "social_opinion",
-            "opinion_orientation",
-            "online_supervision",
-            "case_disclosure",
-        ],
-    },
-    {
-        "finding": 4,
-        "claim_en": "Personal and family factors matter; health worsened by work pressure and "
-        "work-family imbalance significantly affect stress.",
-        "claim_zh": "个人与家庭因素是重要的内在因素，其中健康状况恶化与工作-家庭失衡显著影响职业压力。",
-        "sources": [
-            "personal_family",
-            "health",
-            "work_family",
-            "stress_resistance",
-            "skills_training",
-            "job_satisfaction",
-        ],
-    },
-]
-
-
 def findings_evidence(
     ranking: pd.DataFrame,
     regression: pd.DataFrame,
-    findings: list[dict] | None = None,
+    findings: list[dict],
 ) -> pd.DataFrame:
-    """The evidence the data give for each finding of the thesis abstract, one row per source.
+    """The evidence the data give for each claim to test, one row per source it names.
 
     The claims themselves are in :func:`findings_claims`.
 
@@ -576,9 +523,10 @@ def findings_evidence(
         :func:`score_ranking` rows of both levels (``level`` domain and construct).
     regression : DataFrame
         :func:`standardized_regression` rows of both levels, with a ``level`` column added.
-    findings : list of dict, optional
-        ``finding``, ``claim_en``, ``claim_zh``, ``sources`` (domain / construct names);
-        default :data:`ABSTRACT_FINDINGS`.
+    findings : list of dict
+        ``finding``, ``claim_en``, ``claim_zh``, ``sources`` (domain / construct names): a
+        site's ``synthesis.findings`` (the default site holds the thesis abstract's four).
+
     Returns
     -------
     DataFrame
@@ -586,7 +534,12 @@ def findings_evidence(
         p_first, share, beta, beta_ci_low, beta_ci_high, p, mean_rank, sd_rank``: the
         source's importance rank among the sources of its level (with the bootstrap
         interval), its share of R^2, its standardized beta in the joint regression, and how
-        it ranks by mean level and by spread (SD). Sources not in the data are skipped.
+        it ranks by mean level and by spread (SD).
+
+    Raises
+    ------
+    ValueError
+        When a claim names a source that is not among the ranked sources.
 
     Examples
     --------
@@ -600,17 +553,24 @@ def findings_evidence(
        finding source  rank  n_sources  beta
     0        1      a     1          2   0.4
     """
-    findings = findings if findings is not None else ABSTRACT_FINDINGS
+    unknown = [
+        (spec["finding"], s)
+        for spec in findings
+        for s in spec["sources"]
+        if s not in set(ranking["source"])
+    ]
+    if unknown:
+        raise ValueError(
+            f"claims name sources that are not ranked (finding, source): {unknown}; "
+            f"ranked sources: {sorted(ranking['source'])}"
+        )
     reg = regression.assign(source=regression["predictor"].str.removeprefix("score_"))
     reg = reg.set_index(["level", "source"])
     counts = ranking.groupby("level")["source"].count()
     rows = []
     for spec in findings:
         for source in spec["sources"]:
-            hit = ranking[ranking["source"] == source]
-            if hit.empty:
-                continue
-            r = hit.iloc[0]
+            r = ranking[ranking["source"] == source].iloc[0]
             b = reg.loc[(r["level"], source)] if (r["level"], source) in reg.index else None
             rows.append(
                 {
@@ -635,15 +595,16 @@ def findings_evidence(
     return pd.DataFrame(rows)
 
 
-def findings_claims(findings: list[dict] | None = None, language: str = "en") -> pd.DataFrame:
-    """The findings of the thesis abstract as a table: ``finding, claim, sources``.
+def findings_claims(findings: list[dict], language: str = "en") -> pd.DataFrame:
+    """A site's claims to test as a table: ``finding, claim, sources``.
 
     Examples
     --------
-    >>> findings_claims(language="zh")["claim"].iloc[0][:6]
-    '职业因素是职'
+    >>> spec = [{"finding": 1, "claim_en": "Workload matters", "claim_zh": "工作负荷重要",
+    ...     "sources": ["workload"]}]
+    >>> findings_claims(spec, language="zh")["claim"].iloc[0]
+    '工作负荷重要'
     """
-    findings = findings if findings is not None else ABSTRACT_FINDINGS
     return pd.DataFrame(
         {
             "finding": [f["finding"] for f in findings],

@@ -54,7 +54,9 @@ def caption(
 
     A stem in the file may hold one ``*`` wildcard (``likert_*``); ``{part}`` in its caption is
     replaced by what the wildcard matched, labelled through the codebook when it is an id.
-    The first matching row wins. Unknown stems get a generic caption naming the file.
+    ``{n_domains}`` and ``{n_constructs}`` are the codebook's numbers of stress-source domains
+    and constructs (left out without a codebook). The first matching row wins. Unknown stems
+    get a generic caption naming the file.
 
     Examples
     --------
@@ -64,6 +66,8 @@ def caption(
     'Answers to the items: work stress (diverging stacked bars)'
     >>> caption("my_new_table")
     'Table: my_new_table'
+    >>> caption("synthesis_importance_domains", "figure")[:50]
+    'Relative importance of the stress-source domains ('
     """
     _check_language(language)
     for row in _captions():
@@ -73,8 +77,21 @@ def caption(
                 prefix, _, suffix = row["stem"].partition("*")
                 part = stem[len(prefix) : len(stem) - len(suffix)]
                 text = text.replace("{part}", _label_part(part, codebook, language))
-            return text
+            return _fill_counts(text, codebook)
     return GENERIC_CAPTION[language][kind].format(stem=stem)
+
+
+def _fill_counts(text: str, codebook: Codebook | None) -> str:
+    """``{n_domains}`` / ``{n_constructs}`` replaced by the codebook's counts, or dropped."""
+    counts = {"n_domains": 0, "n_constructs": 0}
+    if codebook is not None and codebook.has_instrument("stress_sources"):
+        counts["n_domains"] = len(codebook.domains("stress_sources"))
+        counts["n_constructs"] = len(codebook.scales("stress_sources"))
+    for name, count in counts.items():
+        # "the {n} domains" / "{n}个领域": without a count, "the domains" / "各领域".
+        text = text.replace("{" + name + "} ", f"{count} " if count else "")
+        text = text.replace("{" + name + "}个", f"{count}个" if count else "各")
+    return text
 
 
 def _label_part(part: str, codebook: Codebook | None, language: str) -> str:
