@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
-from policestress.config import load_site
+from policestress.config import ITEM_TYPES, ConfigError, load_site
 from policestress.provenance import (
     check_outputs,
     config_digest,
@@ -17,7 +18,7 @@ from policestress.provenance import (
     sha256,
 )
 from policestress.scaffold import propose_codebook, scaffold_site
-from policestress.survey_io import read_export
+from policestress.survey_io import normalize_header
 from policestress.tables import write_csv
 from policestress.validate import validate_export
 from policestress.verify import compare_tables
@@ -92,34 +93,140 @@ def test_provenance_records_checksums_versions_and_data(tmp_path):
     assert "descriptives" not in json.loads(record_path.read_text())["stages"]
 
 
-def test_scaffold_writes_a_codebook_that_maps_every_export_column(tmp_path):
-    site = load_site(SITE)
+def _project(tmp_path: Path) -> Path:
     root = tmp_path / "project"
     (root / "config" / "sites").mkdir(parents=True)
-    subprocess.run(
-        ["cp", "-r", str(site.paths.config_dir), str(root / "config" / "sites")], check=True
-    )
     (root / "pyproject.toml").write_text("")
-    site_dir = scaffold_site("x-county", site.raw_file, root)
-    codebook = pd.read_csv(site_dir / "codebook" / "survey.csv", dtype=str, keep_default_na=False)
-    export = read_export(site.raw_file)
-    assert codebook["header"].tolist() == list(export.columns)
-    assert codebook.loc[0, "type"] == "id" and "duration" in codebook["item_id"].tolist()
-    new = load_site("x-county", root)
-    assert new.simulated is False
-    report = validate_export(new)
-    assert not [p for p in report.errors if p.rule in ("codebook_columns_present", "known_columns")]
-    with pytest.raises(FileExistsError):
-        scaffold_site("x-county", site.raw_file, root)
+    return root
 
 
-def test_scaffold_proposes_likert_items_from_their_answers():
-    export = pd.DataFrame(
-        {"序号": ["1", "2", "3"], "Q 压力": ["1", "5", "3"], "性别": ["1", "2", "1"]}
+W_SITE = "w-subbureau-sim"
+
+
+def test_scaffold_on_the_w_sav_proposes_the_w_codebook(tmp_path):
+    w = load_site(W_SITE)
+    root = _project(tmp_path)
+    site_dir = scaffold_site("w-again", w.raw_file, root)
+    proposed = pd.read_csv(site_dir / "codebook" / "survey.csv", dtype=str, keep_default_na=False)
+    expected = w.codebook.table.astype({"min": str, "max": str}).replace("<NA>", "")
+    expected["header"] = expected["header"].map(normalize_header)  # as the chain matches them
+    columns = ["item_id", "type", "min", "max", "header"]
+    # SPSS variable names as item ids, the variable labels as headers, types and ranges
+    assert proposed[columns].values.tolist() == expected[columns].values.tolist()
+    rating = proposed["type"] == "likert"
+    assert (proposed.loc[rating, "instrument"] == "TODO").all()
+    assert (proposed.loc[~rating, "instrument"] != "TODO").all()
+    # value labels copied (the W export is labelled in English), labels without the code
+    assert proposed.set_index("item_id").loc["sex", "values_en"] == "1=male;2=female"
+    assert proposed.set_index("item_id").loc["JD1", "values_en"].startswith("1=never;2=rarely")
+    assert proposed.set_index("item_id").loc["JD1", "label_zh"] == "需要在很短时间内完成大量任务"
+    text = (site_dir / "site.yml").read_text(encoding="utf-8")
+    n_items, n_questions = (
+        int(rating.sum()),
+        int(proposed["type"].isin(["likert", "categorical"]).sum()),
     )
-    proposed = propose_codebook(export).set_index("header")
-    assert proposed.loc["Q 压力", "type"] == "likert" and proposed.loc["Q 压力", "max"] == "5"
-    assert proposed.loc["性别", "type"] == "categorical"
+    assert n_items == 38 and n_questions == 43
+    settings = yaml.safe_load(text)
+    assert settings["validation"]["min_respondents"] == 5 * n_items
+    assert settings["exclusions"]["min_duration_seconds"] == 2 * n_questions
+    assert "# fewer is an error: 5 per rating item (38 items)" in text  # comments kept
+    assert "2 s per question (43 questions)" in text
+    assert settings["grouping"] == ["sex", "age_group", "unit", "tenure", "partner"]
+
+
+def test_a_scaffold_with_todos_left_fails_validation_naming_each(tmp_path):
+    w = load_site(W_SITE)
+    root = _project(tmp_path)
+    site_dir = scaffold_site("w-again", w.raw_file, root)
+    with pytest.raises(ConfigError) as error:
+        load_site("w-again", root)
+    message = str(error.value)
+    survey = site_dir / "codebook" / "survey.csv"
+    assert f"{site_dir / 'site.yml'}: key 'title_en' is" in message
+    assert (
+        f"{site_dir / 'site.yml'}: key 'exclusions.straightlining.instrument' is 'TODO'" in message
+    )
+    assert f"{survey}: row 11, column 'instrument' is TODO" in message  # JD1, the first item
+    assert f"{survey}: row 11, column 'construct' is TODO" in message
+    assert f"{site_dir / 'constructs.csv'}: row 2, column 'name' is TODO" in message
+    # 3 in site.yml, instrument, construct and domain of 38 items, 4 cells of constructs.csv
+    assert message.startswith(f"{3 + 38 * 3 + 4} TODOs of the scaffold are left")
+
+    # the student checks and fills in what only they know: the site then validates
+    proposed = pd.read_csv(survey, dtype=str, keep_default_na=False)
+    truth = w.codebook.table.set_index("item_id")
+    for column in ("instrument", "construct", "domain", "reverse"):
+        proposed[column] = (
+            proposed["item_id"]
+            .map(truth[column].astype(str))
+            .where(proposed[column].isin(["TODO"]) | (column == "reverse"), proposed[column])
+        )
+    proposed["reverse"] = proposed["reverse"].map({"True": "1", "False": "0"})
+    proposed.to_csv(survey, index=False)
+    (site_dir / "constructs.csv").write_text(
+        (w.paths.config_dir / "constructs.csv").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    text = (site_dir / "site.yml").read_text(encoding="utf-8")
+    text = text.replace('"TODO: the site\'s title in English"', "W again")
+    text = text.replace('"TODO: 站点中文标题"', "W again").replace(
+        "instrument: TODO", "instrument: stress_sources"
+    )
+    text = text.replace("min_respondents: 190", "min_respondents: 120")
+    (site_dir / "site.yml").write_text(text, encoding="utf-8")
+    new = load_site("w-again", root)
+    report = validate_export(new)
+    assert not report.errors, [str(p) for p in report.errors]
+
+
+def test_scaffold_drops_identifiers_and_proposes_an_id_when_there_is_none(tmp_path):
+    export = tmp_path / "survey.csv"
+    rows = [
+        "提交时间,姓名,手机,来自IP,Q1_性别,Q2_岗位,S1 工作压力大,S2 经常加班,年龄",
+        *(
+            f"2024-01-0{i % 9 + 1},张{i},1380000{i:04d},10.0.{i}.1,{i % 2 + 1},{i % 4 + 1},"
+            f"{i % 6 + 1},{(i * 7) % 6 + 1},{20 + i}"
+            for i in range(30)
+        ),
+    ]
+    export.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    root = _project(tmp_path)
+    site_dir = scaffold_site("x-county", export, root)
+    settings = yaml.safe_load((site_dir / "site.yml").read_text(encoding="utf-8"))
+    proposed = pd.read_csv(site_dir / "codebook" / "survey.csv", dtype=str, keep_default_na=False)
+    kept = proposed.set_index("header")
+    assert {"姓名", "手机"} <= set(settings["ignore_columns"])
+    assert not {"姓名", "手机"} & set(proposed["header"])  # identifiers never reach the codebook
+    assert settings["id"] == "generate"
+    # a 6-point scale is a rating scale, a 4-category demographic is categorical
+    assert kept.loc["S1 工作压力大", "type"] == "likert" and kept.loc["S1 工作压力大", "max"] == "6"
+    assert kept.loc["S1 工作压力大", "item_id"] == "S1"
+    assert kept.loc["Q2_岗位", "type"] == "categorical" and kept.loc["Q2_岗位", "max"] == "4"
+    assert kept.loc["提交时间", "type"] == "meta"
+    assert settings["validation"]["min_respondents"] == 100  # 5 x 2 items, at least 100
+    # age in years: a number where the codebook has the type, else left as metadata
+    numeric = "numeric" in ITEM_TYPES
+    assert kept.loc["年龄", "type"] == ("numeric" if numeric else "meta")
+    questions = 4 + numeric
+    assert settings["exclusions"]["min_duration_seconds"] == 2 * questions  # 2 s per question
+
+
+def test_scaffold_recognises_rating_scales_from_value_labels():
+    from policestress.scaffold import Variable
+
+    scale = {1: "从不", 2: "很少", 3: "有时", 4: "经常", 5: "总是"}
+    two_point = {0: "not at all true", 1: "very true"}
+    variables = [
+        Variable("Q1 压力", pd.Series(["1", "2", "2"]), "P1", scale),  # answers 1-2, labels 1-5
+        Variable("Q2 agree", pd.Series(["0", "1", "1"]), "P2", two_point),
+        Variable("学历", pd.Series(["1", "2", "3"]), "edu", {1: "高中", 2: "本科", 3: "研究生"}),
+        Variable("eleven", pd.Series([str(i) for i in range(11)]), "P11", {}),
+    ]
+    proposed = propose_codebook(variables).set_index("item_id")
+    assert proposed.loc["P1", ["type", "min", "max"]].tolist() == ["likert", "1", "5"]
+    assert proposed.loc["P1", "values_zh"] == "1=从不;2=很少;3=有时;4=经常;5=总是"
+    assert proposed.loc["P2", ["type", "min", "max"]].tolist() == ["likert", "0", "1"]
+    assert proposed.loc["edu", "type"] == "categorical"
+    assert proposed.loc["P11", ["type", "min", "max"]].tolist() == ["likert", "0", "10"]
 
 
 def test_new_site_target_needs_name_and_export():

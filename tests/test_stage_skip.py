@@ -26,7 +26,7 @@ def write_notebook(root: Path, stage: str, body: str) -> None:
         "language": "python",
     }
     nb.metadata["language_info"] = {"name": "python"}
-    path = root / "notebooks" / STAGES[stage]
+    path = root / "notebooks" / STAGES[stage].notebook
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
@@ -56,7 +56,7 @@ def test_a_skipped_stage_succeeds_and_states_why(root):
     published = run_stage("eri", SITE, root=root)
     paths = load_site(SITE, root).paths
     executed = published[-1]
-    assert executed == paths.final_dir("reports") / STAGES["eri"]
+    assert executed == paths.final_dir("reports") / STAGES["eri"].notebook
     notebook = executed.read_text(encoding="utf-8")
     assert "**Stage skipped.** the site has nothing to score" in notebook
     assert "Traceback" not in notebook and "papermill-error-cell-tag" not in notebook
@@ -84,4 +84,4 @@ def test_a_failing_stage_is_not_a_skip(root):
         run_stage("eri", SITE, root=root)
     paths = load_site(SITE, root).paths
     assert skip_reason(paths, "eri") == ""
-    assert not (paths.final_dir("reports") / STAGES["eri"]).exists()
+    assert not (paths.final_dir("reports") / STAGES["eri"].notebook).exists()

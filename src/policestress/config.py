@@ -480,6 +480,14 @@ def load_site(site: str, root: Path | None = None) -> SiteConfig:
     except yaml.YAMLError as error:
         raise ConfigError(f"{site_file}: not valid YAML: {error}") from None
     settings = check_settings(parsed, str(site_file))
+    # A `make new-site` scaffold marks what only the analyst knows TODO: none may be left.
+    from policestress.scaffold import find_todos  # scaffold imports this module
+
+    todos = find_todos(paths.config_dir)
+    if todos:
+        raise ConfigError(
+            f"{len(todos)} TODOs of the scaffold are left; fill them in:\n" + "\n".join(todos)
+        )
     frames = [_read_codebook_file(paths.config_dir / name) for name in settings["codebook"]]
     table = pd.concat(frames, ignore_index=True)
     _check_codebook(table, settings, site_file)

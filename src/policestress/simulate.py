@@ -284,15 +284,16 @@ def write_export(site: SiteConfig, path: Path | None = None, seed: int | None = 
     elif suffix == ".sav":
         import pyreadstat
 
-        sav = frame.copy()
-        sav.columns = [f"Q{i}" for i in range(1, sav.shape[1] + 1)]
+        # Variable names are the item ids, labels the question text (the export's header),
+        # value labels those of the codebook: an SPSS file as a designed questionnaire gives.
         header_to_item = dict(
             zip(site.codebook.table["header"], site.codebook.table["item_id"], strict=True)
         )
+        sav = frame.rename(columns=header_to_item)
         value_labels = {
-            name: site.codebook.value_labels(header_to_item[header], site.language)
-            for name, header in zip(sav.columns, frame.columns, strict=True)
-            if header_to_item[header] in site.codebook.categorical()
+            item: labels
+            for item in sav.columns
+            if (labels := site.codebook.value_labels(item, site.language))
         }
         pyreadstat.write_sav(
             sav,
