@@ -65,7 +65,7 @@ def test_a_skipped_stage_succeeds_and_states_why(root):
     # what it published before skipping is kept and listed
     manifest = json.loads((paths.final_dir("reports") / ".manifest" / "eri.json").read_text())
     assert manifest == [f"tables/{SITE}/eri_partial.csv"]
-    sections = report.build_sections(load_site(SITE, root), report.collect_outputs(paths), "en", 30)
+    sections = report.build_sections(load_site(SITE, root), report.collect_outputs(paths), "en")
     eri = next(s for s in sections if s["stage"] == "eri")
     assert eri["skipped"] == "the site has nothing to score"
     assert all(not s["skipped"] for s in sections if s["stage"] != "eri")
