@@ -43,7 +43,7 @@ def root(tmp_path, monkeypatch):
 def test_a_skipped_stage_succeeds_and_states_why(root):
     write_notebook(
         root,
-        "eri",
+        "validate",
         "from pathlib import Path\n"
         "from policestress.paths import SitePaths\n"
         "from policestress.stages import skip_stage\n"
@@ -53,35 +53,35 @@ def test_a_skipped_stage_succeeds_and_states_why(root):
         "skip_stage('the site has nothing to score')\n"
         "raise AssertionError('never reached')",
     )
-    published = run_stage("eri", SITE, root=root)
+    published = run_stage("validate", SITE, root=root)
     paths = load_site(SITE, root).paths
     executed = published[-1]
-    assert executed == paths.final_dir("reports") / STAGES["eri"].notebook
+    assert executed == paths.final_dir("reports") / STAGES["validate"].notebook
     notebook = executed.read_text(encoding="utf-8")
     assert "**Stage skipped.** the site has nothing to score" in notebook
     assert "Traceback" not in notebook and "papermill-error-cell-tag" not in notebook
     assert "never reached" in notebook  # the cell is there, not run
-    assert skip_reason(paths, "eri") == "the site has nothing to score"
+    assert skip_reason(paths, "validate") == "the site has nothing to score"
     # what it published before skipping is kept and listed
-    manifest = json.loads((paths.final_dir("reports") / ".manifest" / "eri.json").read_text())
+    manifest = json.loads((paths.final_dir("reports") / ".manifest" / "validate.json").read_text())
     assert manifest == [f"tables/{SITE}/eri_partial.csv"]
     sections = report.build_sections(load_site(SITE, root), report.collect_outputs(paths), "en")
-    eri = next(s for s in sections if s["stage"] == "eri")
-    assert eri["skipped"] == "the site has nothing to score"
-    assert all(not s["skipped"] for s in sections if s["stage"] != "eri")
+    section = next(s for s in sections if s["stage"] == "validate")
+    assert section["skipped"] == "the site has nothing to score"
+    assert all(not s["skipped"] for s in sections if s["stage"] != "validate")
 
     # run again without the skip: the marker goes
-    write_notebook(root, "eri", "x = 1")
-    run_stage("eri", SITE, root=root)
-    assert skip_reason(paths, "eri") == ""
+    write_notebook(root, "validate", "x = 1")
+    run_stage("validate", SITE, root=root)
+    assert skip_reason(paths, "validate") == ""
 
 
 def test_a_failing_stage_is_not_a_skip(root):
     import papermill as pm
 
-    write_notebook(root, "eri", "raise ValueError('real failure')")
+    write_notebook(root, "validate", "raise ValueError('real failure')")
     with pytest.raises(pm.PapermillExecutionError, match="real failure"):
-        run_stage("eri", SITE, root=root)
+        run_stage("validate", SITE, root=root)
     paths = load_site(SITE, root).paths
-    assert skip_reason(paths, "eri") == ""
-    assert not (paths.final_dir("reports") / STAGES["eri"].notebook).exists()
+    assert skip_reason(paths, "validate") == ""
+    assert not (paths.final_dir("reports") / STAGES["validate"].notebook).exists()
