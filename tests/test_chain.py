@@ -151,8 +151,18 @@ def test_make_all_publishes_every_stage(scratch):
 
 def _assert_publication_tables(scratch: Path, site_name: str) -> None:
     """The thesis tables of a chain run: one .docx and .tex per publication table, the
-    combined files, nothing a reader should not see (tests/test_thesis_tables.py checks the
-    layouts, the Word XML and the xelatex compilation on small tables)."""
+    combined files, nothing a reader should not see; every .docx A4 with a SEQ caption and
+    three-line rules; tables.tex (every table) compiles with xelatex, every glyph present and
+    nothing past the margin (tests/test_thesis_tables.py checks the layouts on small tables)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    import docx
+    from docx.oxml.ns import qn
+    from docx.shared import Cm
+    from test_thesis_tables import _assert_three_line
+
     from policestress import publication as pub
     from policestress.config import load_site
 
@@ -169,6 +179,30 @@ def _assert_publication_tables(scratch: Path, site_name: str) -> None:
         assert pub.table_problems(table, site.codebook.table["item_id"]) == []
     for name in (pub.COMBINED_DOCX, pub.LATEX_DRIVER):
         assert (thesis / name).stat().st_size > 0, name
+    for table in tables:
+        document = docx.Document(thesis / f"{table.key}.docx")
+        section = document.sections[0]
+        short, long = sorted((section.page_width, section.page_height))
+        assert abs(short - Cm(21.0)) < Cm(0.01) and abs(long - Cm(29.7)) < Cm(0.01), table.key
+        fields = [e.text for e in document.element.body.iter(qn("w:instrText"))]
+        assert len(fields) == 1 and fields[0].strip().startswith("SEQ "), table.key
+        assert [p.style.name for p in document.paragraphs][0] == "Caption", table.key
+        _assert_three_line(document.tables[0], len(table.header_rows))
+    xelatex = shutil.which("xelatex")
+    if xelatex is None:  # tests/test_thesis_tables.py says so in its skip reason
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        copy = Path(shutil.copytree(thesis, Path(folder) / "thesis"))
+        proc = subprocess.run(
+            [xelatex, "-interaction=nonstopmode", "-halt-on-error", pub.LATEX_DRIVER],
+            cwd=copy,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        log = (copy / "tables.log").read_text(encoding="utf-8", errors="replace")
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        assert "Missing character" not in log and "Overfull \\hbox" not in log
 
 
 def test_eri_tables_agree_with_a_recomputation_from_analysis_csv(scratch):
