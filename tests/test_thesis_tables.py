@@ -449,6 +449,14 @@ def test_html_has_the_caption_spanning_headers_and_the_note(tables):
     assert page.count("<tr>") == 2 + 2 + 1  # two header rows, two body rows, the note
 
 
+def test_read_tables_accepts_an_empty_csv(tmp_path):
+    (tmp_path / "synthesis_findings.csv").write_text("\n", encoding="utf-8")
+    pd.DataFrame({"group": ["01"], "n": [3]}).to_csv(tmp_path / "eri_prevalence.csv", index=False)
+    tables = pub.read_tables(tmp_path)
+    assert tables["synthesis_findings"].empty
+    assert tables["eri_prevalence"]["group"].tolist() == ["01"]  # codes stay text
+
+
 def test_table_problems_names_what_a_reader_should_not_see():
     body = pd.DataFrame(
         {

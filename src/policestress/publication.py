@@ -1570,9 +1570,14 @@ def read_tables(source: Path | Iterable[Path]) -> dict[str, pd.DataFrame]:
         files = sorted(Path(source).glob("*.csv"))
     else:
         files = [Path(p) for p in source]
-    return {
-        p.stem: pd.read_csv(p, encoding="utf-8", dtype={"group": str, "code": str}) for p in files
-    }
+    return {p.stem: _read_csv(p) for p in files}
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path, encoding="utf-8", dtype={"group": str, "code": str})
+    except pd.errors.EmptyDataError:  # a stage's empty table written without columns
+        return pd.DataFrame()
 
 
 _SNAKE_CASE = re.compile(r"(?<![\w.])[a-z][a-z0-9]*(?:_[a-z0-9]+)+(?![\w])")
