@@ -132,7 +132,7 @@ def test_the_log_is_for_people(first_run):
 def test_make_all_publishes_every_stage(scratch):
     for stage in STAGES.values():
         assert (scratch / "reports" / SITE / stage.notebook).exists(), stage.name
-        for table in EXPECTED_TABLES[stage]:
+        for table in EXPECTED_TABLES[stage.name]:
             assert (scratch / "tables" / SITE / table).stat().st_size > 0, table
     record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
     assert set(record["stages"]) == set(STAGES)

@@ -557,6 +557,21 @@ def _strip_volatile_metadata(notebook_path: Path, root: Path, final_path: Path) 
                 if not text.strip():
                     continue
                 output["text"] = text
+            previous = outputs[-1] if outputs else None
+            if (
+                output.get("output_type") == "stream"
+                and previous is not None
+                and previous.get("output_type") == "stream"
+                and previous.get("name") == output.get("name")
+            ):
+                # The kernel flushes a stream whenever its timer fires, so one print can
+                # arrive as one message or as two: merge them, as nbconvert's
+                # coalesce_streams does, so reruns give the same bytes.
+                merged = "".join(previous.get("text", "")) + "".join(output.get("text", ""))
+                previous["text"] = merged.splitlines(keepends=True)
+                continue
+            if output.get("output_type") == "stream":
+                output["text"] = "".join(output.get("text", "")).splitlines(keepends=True)
             outputs.append(output)
         if "outputs" in cell:
             cell["outputs"] = outputs
