@@ -22,6 +22,7 @@ from policestress.invariance import (
     parse_model,
     select_groups,
 )
+from policestress.sem.tables import FIT_COLUMNS
 
 HS_MODEL = "visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6; speed =~ x7 + x8 + x9"
 HS_GROUPS = ["Pasteur", "Grant-White"]  # lavaan's order (first appearance)
@@ -32,24 +33,6 @@ STEP_EQUAL = {
     "strict": "c('loadings', 'intercepts', 'residuals')",
     "strict+means": "c('loadings', 'intercepts', 'residuals', 'means')",
     "scalar+means": "c('loadings', 'intercepts', 'means')",
-}
-FIT_KEYS = {  # ours -> lavaan fitMeasures
-    "chi2": "chisq",
-    "df": "df",
-    "p": "pvalue",
-    "baseline_chi2": "baseline.chisq",
-    "baseline_df": "baseline.df",
-    "cfi": "cfi",
-    "tli": "tli",
-    "rmsea": "rmsea",
-    "rmsea_ci_low": "rmsea.ci.lower",
-    "rmsea_ci_high": "rmsea.ci.upper",
-    "rmsea_pclose": "rmsea.pvalue",
-    "srmr": "srmr",
-    "logl": "logl",
-    "aic": "aic",
-    "bic": "bic",
-    "npar": "npar",
 }
 
 
@@ -146,7 +129,7 @@ def test_holzinger_swineford_against_lavaan(hs):
     fits = fit_invariance_models(hs, HS_MODEL, "school", steps=tuple(steps), groups=HS_GROUPS)
     for step, fit in fits.items():
         assert fit.fit_measures["converged"]
-        for ours, theirs in FIT_KEYS.items():
+        for ours, theirs in FIT_COLUMNS.items():
             assert float(fit.fit_measures[ours]) == pytest.approx(
                 r[step]["fit"][theirs], rel=1e-6, abs=1e-6
             ), (step, ours)
@@ -189,7 +172,7 @@ def test_partial_invariance_against_lavaan(hs):
     for step, fit in fits.items():
         for ours in ("chi2", "df", "cfi", "tli", "rmsea", "srmr"):
             assert float(fit.fit_measures[ours]) == pytest.approx(
-                r[step]["fit"][FIT_KEYS[ours]], rel=1e-6, abs=1e-6
+                r[step]["fit"][FIT_COLUMNS[ours]], rel=1e-6, abs=1e-6
             ), (step, ours)
         compare_estimates(fit, HS_GROUPS, r[step]["est"])
     # the freed parameters differ between groups, the constrained ones do not
@@ -234,7 +217,7 @@ def test_three_groups_residual_covariance_against_lavaan():
     fits = fit_invariance_models(data, model, "grp", steps=tuple(steps), progress=False)
     assert int(fits["configural"].fit_measures["n"]) == len(data) - 3
     for step, fit in fits.items():
-        for ours, theirs in FIT_KEYS.items():
+        for ours, theirs in FIT_COLUMNS.items():
             assert float(fit.fit_measures[ours]) == pytest.approx(
                 r[step]["fit"][theirs], rel=1e-6, abs=1e-6
             ), (step, ours)
@@ -377,7 +360,7 @@ def test_default_site_against_lavaan(default_site_analysis):
     r = lavaan_fits(data, parse_model(model).to_lavaan(), "shift_work", [1, 2], steps)
     fits = fit_invariance_models(data, model, "shift_work", steps=tuple(steps))
     for step, fit in fits.items():
-        for ours, theirs in FIT_KEYS.items():
+        for ours, theirs in FIT_COLUMNS.items():
             assert float(fit.fit_measures[ours]) == pytest.approx(
                 r[step]["fit"][theirs], rel=1e-6, abs=1e-6
             ), (step, ours)
@@ -408,7 +391,7 @@ def test_other_equality_classes_against_lavaan():
             partial=partial,
         )
         fit = fit_multigroup_cfa(data, model, "grp", equal, group_partial=partial)
-        for ours, theirs in FIT_KEYS.items():
+        for ours, theirs in FIT_COLUMNS.items():
             assert float(fit.fit_measures[ours]) == pytest.approx(
                 r[name]["fit"][theirs], rel=1e-6, abs=1e-6
             ), (name, ours)

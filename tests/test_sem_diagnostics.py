@@ -3,6 +3,8 @@ gives a warning naming what is wrong and a fit row, never an exception."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -47,6 +49,18 @@ def test_heywood_with_a_residual_covariance_is_reported_not_a_crash():
     row = fit_row(fit)
     assert row["converged"] and "Heywood" in row["reason"]
     assert not cfa.heywood_cases(est, fit).empty
+
+
+def test_negative_latent_variance_standardizes_without_a_numpy_warning():
+    # a2's loading fixed at -1 while a1 and a2 correlate positively: var(f) < 0
+    corr = np.array([[1.0, 0.5, 0.4], [0.5, 1.0, 0.4], [0.4, 0.4, 1.0]])
+    data = exact_sample(corr, 200, ["a1", "a2", "a3"])
+    fit = sem.cfa("f =~ a1 + -1*a2 + a3", data)
+    assert any("negative variance of latent variable 'f'" in w for w in fit.warnings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the Heywood case belongs in fit.warnings only
+        std = fit.standardized_solution()
+    assert std["est.std"].isna().any()  # no standard deviation of f: NaN, as lavaan
 
 
 def test_latent_correlation_above_one_names_the_pair():

@@ -87,6 +87,16 @@ def _collinear_items(s: np.ndarray, names: list[str], tol: float = 1e-8) -> list
     return [names[i] for i in np.flatnonzero(weights > 0.1)]
 
 
+def _masked_sqrt(v: np.ndarray) -> np.ndarray:
+    """Square roots of variances, NaN (not a numpy warning) where a variance is negative:
+    a Heywood case has no standard deviation; fit.warnings names it."""
+    v = np.asarray(v, dtype=float)
+    out = np.full(v.shape, np.nan)
+    ok = v >= 0
+    out[ok] = np.sqrt(v[ok])
+    return out
+
+
 def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
     """Central-difference Jacobian (lavaan uses a numerical Jacobian for the delta method)."""
     base = np.asarray(fun(theta), dtype=float)
@@ -338,8 +348,8 @@ class SEMFit:
         out = np.full(len(values), np.nan)
         for g, spec in enumerate(self.rep.specs):
             mm = self.rep.matrices(theta, g, values)
-            sd_obs = np.sqrt(np.diag(mm.sigma))
-            sd_eta = np.sqrt(np.diag(mm.phi))
+            sd_obs = _masked_sqrt(np.diag(mm.sigma))
+            sd_eta = _masked_sqrt(np.diag(mm.phi))
             res_obs = np.diag(mm.theta).copy()
             res_eta = np.diag(mm.psi).copy()
             with np.errstate(divide="ignore", invalid="ignore"):
