@@ -243,18 +243,17 @@ class FIMLObjective:
 
         total, grad = 0.0, np.zeros(self.q)
         hess = np.zeros((self.q, self.q)) if information else None
-        rows, cols = vech_indices(self.rep.p)
+        p = self.rep.p
         for g, pats in enumerate(self.patterns):
             mm = self.rep.matrices(theta, g)
             if not _positive_definite(mm.sigma):
                 raise np.linalg.LinAlgError("model-implied covariance not positive definite")
             ll, dmom = fiml_loglik_gradient(pats, mm.mu, mm.sigma)
-            ds, dm = self.rep.derivatives(mm, g)
-            used = self.rep.used[g]
-            part = np.hstack([dm, ds[:, rows, cols]])  # (q_g, len(m)): Delta' of the group
             total += ll
-            grad[used] -= 2.0 / self.n * (part @ dmom)
+            grad -= 2.0 / self.n * functional_gradient(self.rep, mm, g, dmom[:p], dmom[p:])
             if information:
+                ds, dm = self.rep.derivatives(mm, g)
+                used = self.rep.used[g]
                 w = np.linalg.inv(mm.sigma)
                 b = np.matmul(w, ds)
                 k = ds.shape[0]
@@ -265,6 +264,92 @@ class FIMLObjective:
 
     def gradient(self, theta: np.ndarray) -> np.ndarray:
         return self.value_gradient_information(theta, information=False)[1]
+
+
+def functional_gradient(
+    rep: Representation, mm, g: int, g_mu: np.ndarray | None, g_vech: np.ndarray
+) -> np.ndarray:
+    """Gradient in the free parameters of ``phi = g_mu' mu + g_vech' vech(Sigma)`` with
+    ``g_mu``, ``g_vech`` held fixed: ``Delta_g' [g_mu, g_vech]`` without building ``Delta``.
+
+    The matrix derivatives of ``Sigma = M Psi M' + Theta`` (``M = Lambda A``) and
+    ``mu = nu + M alpha``: with ``G`` symmetric, ``tr(G Sigma) = g_vech' vech(Sigma)``,
+    d/dLambda = 2 G M Psi A' + g_mu (A alpha)', d/dB = A' Lambda' (2 G M Psi A' + g_mu
+    (A alpha)'), d/dPsi = M' G M, d/dTheta = G, d/dnu = g_mu, d/dalpha = M' g_mu; a free
+    off-diagonal element of a symmetric matrix counts twice.
+    """
+    p = rep.p
+    rows, cols = vech_indices(p)
+    gm = np.zeros((p, p))
+    gm[rows, cols] = g_vech
+    gm[cols, rows] = g_vech
+    gm[np.diag_indices(p)] *= 2.0
+    gm /= 2.0  # off-diagonal vech elements move two entries of Sigma
+    gmp = gm @ mm.m @ mm.psi @ mm.a.T  # G M Psi A' (p x m)
+    d_lam = 2.0 * gmp
+    if g_mu is not None:
+        a_alpha = mm.a @ mm.alpha
+        d_lam = d_lam + np.outer(g_mu, a_alpha)
+    d_beta = mm.a.T @ mm.lam.T @ d_lam
+    mgm = mm.m.T @ gm @ mm.m
+    spec = rep.specs[g]
+    sel = spec.free >= 0
+    kind, r, c = spec.kind[sel], spec.r[sel], spec.c[sel]
+    out = np.zeros(kind.size)
+    twice = np.where(r != c, 2.0, 1.0)
+    for name, mat in (("lambda", d_lam), ("beta", d_beta)):
+        k = kind == name
+        out[k] = mat[r[k], c[k]]
+    k = kind == "psi"
+    out[k] = twice[k] * mgm[r[k], c[k]]
+    k = kind == "theta"
+    out[k] = twice[k] * gm[r[k], c[k]]
+    if g_mu is not None:
+        k = kind == "nu"
+        out[k] = g_mu[r[k]]
+        k = kind == "alpha"
+        out[k] = (mm.m.T @ g_mu)[r[k]]
+    return np.bincount(spec.free[sel], weights=out, minlength=rep.n_free)
+
+
+def observed_information(rep: Representation, theta: np.ndarray, patterns: list) -> np.ndarray:
+    """Observed information per case (lavaan's default for FIML and MLR): minus the Hessian of
+    the total log-likelihood in the free parameters, over ``N``.
+
+    The Hessian is ``sum_g Delta_g' H_g Delta_g + d^2 phi_g / dtheta^2`` with ``H_g`` the
+    analytic Hessian in moment space (:func:`~policestress.sem.missing.fiml_information`,
+    pattern-wise) and ``phi_g = s_g' m_g(theta)`` for the moment-space gradient ``s_g`` held
+    fixed: the model's own curvature, which does not vanish at a restricted optimum. The
+    latter is cheap (no data) and comes from central differences of
+    :func:`functional_gradient`, exact for the cubic polynomials of a CFA. lavaan differences
+    the whole analytic gradient (``lav_model_hessian``); this agrees with it to rounding and
+    needs the data only once. ``patterns``: per group a
+    :class:`~policestress.sem.missing.MissingPatterns` (complete data: ``from_moments``).
+    """
+    from policestress.sem.missing import fiml_gradient, fiml_information
+
+    n_total = sum(p.n for p in patterns)
+    q = rep.n_free
+    info = np.zeros((q, q))
+    scores = []
+    for g, pats in enumerate(patterns):
+        mm = rep.matrices(theta, g)
+        # without a mean structure the mean is the sample mean, where the blocks decouple
+        mu = mm.mu if rep.meanstructure else pats.means[0]
+        a = fiml_information(pats, mu, mm.sigma, "observed", rep.meanstructure)
+        delta = rep.delta_at(mm, g)
+        info += (pats.n / n_total) * (delta.T @ a @ delta)
+        s = fiml_gradient(pats, mu, mm.sigma)
+        scores.append((s[: rep.p], s[rep.p :]) if rep.meanstructure else (None, s[rep.p :]))
+
+    def curvature_gradient(t):
+        return sum(
+            functional_gradient(rep, rep.matrices(t, g), g, s_mu, s_vech)
+            for g, (s_mu, s_vech) in enumerate(scores)
+        )
+
+    hess_phi = numerical_hessian(curvature_gradient, theta, h=1e-5)
+    return info - hess_phi / n_total
 
 
 def _positive_definite(a: np.ndarray) -> bool:

@@ -28,7 +28,7 @@ from policestress.sem.estimate import (
     MLObjective,
     Moments,
     fisher_scoring,
-    numerical_hessian,
+    observed_information,
 )
 from policestress.sem.model import Representation, vech_indices
 from policestress.sem.partable import partable as build_partable
@@ -230,21 +230,26 @@ class SEMFit:
 
     def information(self) -> np.ndarray:
         """Unit information (lavInspect "information"; total = N times this): expected, or
-        observed (half the numerical Hessian of the discrepancy, as lavaan's
-        ``lav_model_hessian``)."""
+        observed (minus the Hessian of the log-likelihood over N, lavaan's
+        ``lav_model_hessian``, analytically: :func:`~policestress.sem.estimate.observed_information`)."""
         if "information" not in self._cache:
             obj = self._objective()
             with threadpool_limits(limits=1, user_api="blas"):
                 if self.information_type == "expected":
                     info = obj.value_gradient_information(self.theta)[2] / 2.0
                 else:
-
-                    def gradient(t):
-                        return obj.value_gradient_information(t, information=False)[1]
-
-                    info = numerical_hessian(gradient, self.theta) / 2.0
+                    info = observed_information(self.rep, self.theta, self._h1_patterns())
             self._cache["information"] = info
         return self._cache["information"]
+
+    def _h1_patterns(self) -> list:
+        """Per group the data as :class:`~policestress.sem.missing.MissingPatterns` (complete
+        data: summarised by their moments)."""
+        from policestress.sem.missing import MissingPatterns
+
+        if self.missing == "ml":
+            return self.patterns
+        return [MissingPatterns.from_moments(mo.mean, mo.cov, mo.n) for mo in self.moments]
 
     def vcov(self) -> np.ndarray:
         """Covariance matrix of the free parameters (lavaan's ``vcov``)."""
@@ -767,6 +772,9 @@ def _start_values(
 ) -> np.ndarray:
     """Start values: user ``start()``, else simple data-based values (lavaan-like)."""
     obs = {v: i for i, v in enumerate(rep.observed)}
+    records = table.to_dict("records")  # row access without pandas' per-row copies
+    table = pd.DataFrame(table)  # a frame without attrs: no deep copies of them per subset
+    table.attrs = {}
     sums = np.zeros(rep.n_free)
     counts = np.zeros(rep.n_free)
     for g, spec in enumerate(rep.specs):
@@ -803,7 +811,7 @@ def _start_values(
             fidx = spec.free[k]
             if fidx < 0:
                 continue
-            r = table.loc[row]
+            r = records[row]
             if np.isfinite(r["start_user"]):
                 value = r["start_user"]
             elif r["op"] == "=~":
