@@ -18,7 +18,7 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from policestress.plots.style import MIN_FONT_PT, apply_style, print_problems  # noqa: E402
+from policestress.plots.style import MIN_FONT_PT, apply_style, print_box, print_problems  # noqa: E402
 from policestress.timing import output_timer  # noqa: E402
 
 # One style for every figure, Chinese glyphs included.
@@ -33,13 +33,10 @@ class FigureSizeError(ValueError):
     """A figure would print wider than 16 cm or with text under 8 pt."""
 
 
-def _add_footnote(fig: plt.Figure, text: str) -> None:
-    """Write ``text`` right-aligned under everything the figure holds (never over a label)."""
-    fig.canvas.draw()
-    # Freeze the layout as drawn: a layout engine run again at saving would move the axes
-    # and legends, not the footnote placed under them.
-    fig.set_layout_engine("none")
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
+def _add_footnote(fig: plt.Figure, text: str, renderer) -> None:
+    """Write ``text`` right-aligned under everything the (drawn, frozen) figure holds, never
+    over a label."""
+    box = fig.get_tightbbox(renderer)
     width, height = fig.get_size_inches()
     fig.text(
         min(box.x1, width) / width,
@@ -72,17 +69,23 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
         (:func:`policestress.plots.style.print_problems`); nothing is written.
     """
     folder = Path(folder)
+    # One layout pass for everything below: drawn once, then frozen, so the footnote, the
+    # checks and both files see the same positions and no format lays the figure out again.
+    fig.canvas.draw()
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
     if os.environ.get(SIMULATED_ENV) == "1":
-        _add_footnote(fig, SIMULATED_FOOTNOTE)
-    problems = print_problems(fig)
+        _add_footnote(fig, SIMULATED_FOOTNOTE, renderer)
+    problems = print_problems(fig, renderer)
     if problems:
         raise FigureSizeError(f"figure {stem}: " + "; ".join(problems))
+    box = print_box(fig, renderer)
     folder.mkdir(parents=True, exist_ok=True)
     png = folder / f"{stem}.png"
     svg = folder / f"{stem}.svg"
     with output_timer():
-        fig.savefig(png, dpi=300, bbox_inches="tight", metadata={"Software": None})
-        fig.savefig(svg, bbox_inches="tight", metadata={"Date": None, "Creator": None})
+        fig.savefig(png, dpi=300, bbox_inches=box, metadata={"Software": None})
+        fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
     if close:
         plt.close(fig)
     return [png, svg]

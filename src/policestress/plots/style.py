@@ -94,38 +94,55 @@ def new_figure(
     return plt.subplots(nrows, ncols, figsize=(width_cm * CM, height_cm * CM), **kwargs)
 
 
-def visible_texts(fig: plt.Figure) -> list[Text]:
-    """Every visible, non-empty text of a figure (titles, labels, ticks, legends, annotations)."""
-    fig.canvas.draw()  # tick labels exist only once drawn
+def visible_texts(fig: plt.Figure, renderer=None) -> list[Text]:
+    """Every visible, non-empty text of a figure (titles, labels, ticks, legends, annotations).
+
+    Tick labels exist only once the figure is drawn: without ``renderer`` (the renderer of a
+    figure already drawn) it is drawn here.
+    """
+    if renderer is None:
+        fig.canvas.draw()
     return [
-        t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip() and _in_view(t)
+        t
+        for t in fig.findobj(Text)
+        if t.get_visible() and t.get_text().strip() and _in_view(t, renderer)
     ]
 
 
-def _in_view(text: Text) -> bool:
+def _in_view(text: Text, renderer) -> bool:
     axes = text.axes
     if axes is not None and not axes.get_visible():
         return False
     # Tick labels outside the view limits are kept by matplotlib but not drawn.
-    return text.get_window_extent().width > 0
+    return text.get_window_extent(renderer).width > 0
 
 
-def print_size_cm(fig: plt.Figure) -> tuple[float, float]:
-    """Width and height (cm) of the figure as :func:`save_figure` writes it (tight bounding box)."""
-    fig.canvas.draw()
-    box = fig.get_tightbbox(fig.canvas.get_renderer())
-    pad = 2 * matplotlib.rcParams["savefig.pad_inches"]
-    return (box.width + pad) / CM, (box.height + pad) / CM
+def print_box(fig: plt.Figure, renderer=None):
+    """The area (inches, a Bbox) :func:`save_figure` writes: the tight bounding box with
+    ``savefig.pad_inches`` around it; ``renderer`` as in :func:`visible_texts`."""
+    if renderer is None:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+    pad = matplotlib.rcParams["savefig.pad_inches"]
+    return fig.get_tightbbox(renderer).padded(pad)
 
 
-def print_problems(fig: plt.Figure) -> list[str]:
-    """What would print too small (text under 8 pt) or too wide (over 16 cm); empty when fine."""
+def print_size_cm(fig: plt.Figure, renderer=None) -> tuple[float, float]:
+    """Width and height (cm) of the figure as :func:`save_figure` writes it."""
+    box = print_box(fig, renderer)
+    return box.width / CM, box.height / CM
+
+
+def print_problems(fig: plt.Figure, renderer=None) -> list[str]:
+    """What would print too small (text under 8 pt) or too wide (over 16 cm); empty when fine.
+
+    ``renderer``: that of a figure already drawn (then it is not drawn again)."""
     problems = [
         f"text {t.get_text()!r} is {t.get_fontsize():g} pt (at least {MIN_FONT_PT:g} pt)"
-        for t in visible_texts(fig)
+        for t in visible_texts(fig, renderer)
         if t.get_fontsize() < MIN_FONT_PT - 1e-9
     ]
-    width, height = print_size_cm(fig)
+    width, height = print_size_cm(fig, renderer)
     if width > MAX_WIDTH_CM + 0.05:
         problems.append(f"figure is {width:.1f} cm wide (at most {MAX_WIDTH_CM:g} cm)")
     if height > MAX_HEIGHT_CM + 1.0:
