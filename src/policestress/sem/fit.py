@@ -980,9 +980,14 @@ def _fit(
     max_iter=500,
 ) -> SEMFit:
     if ordered:
-        raise NotImplementedError(
-            "ordered= (ordinal estimation, WLSMV) is not implemented by this engine yet"
-        )
+        from policestress.sem.ordinal import fit_ordinal  # WLSMV / ULSMV: sem/ordinal.py
+
+        return fit_ordinal(
+            model, data, model_type=model_type, estimator=estimator, missing=missing,
+            group=group, group_equal=group_equal, group_partial=group_partial, std_lv=std_lv,
+            orthogonal=orthogonal, ordered=ordered, group_label=group_label, name=name,
+            max_iter=max_iter,
+        )  # fmt: skip
     estimator = estimator.upper()
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")

@@ -1,0 +1,640 @@
+"""Ordinal indicators: lavaan's ``estimator = "WLSMV"`` / ``"ULSMV"`` with ``ordered =``.
+
+What is fitted (lavaan 0.6, ``parameterization = "delta"``, all indicators ordered):
+
+Sample statistics
+    Per group the thresholds and polychoric correlations of the items
+    (:func:`policestress.polychoric.polychoric`, two-step ML) and their asymptotic
+    covariance ``Gamma_g`` (lavaan's NACOV, ``muthen1984``). Every category of every item
+    must be chosen in every group (lavaan stops otherwise; so does this module, naming the
+    item, the group and the counts).
+Model
+    Latent responses ``y*`` with ``Sigma* = Lambda A Psi A' Lambda' + Theta``, ``mu* = Lambda
+    A alpha``; the residual variances of the items are not parameters but
+    ``1 / Delta_i^2 - diag(Lambda A Psi A' Lambda')_i`` (``Delta``: lavaan's scaling
+    factors, ``~*~``), so ``diag(Sigma*) = 1 / Delta^2``. Implied statistics: thresholds
+    ``Delta_i (tau_ik - mu*_i)`` and correlations ``Delta_i Delta_j Sigma*_ij``.
+Identification (lavaan 0.6's defaults, stated)
+    Item intercepts fixed at 0 in every group. Single group and configural models: scaling
+    factors fixed at 1 and latent means at 0 in every group (thresholds and loadings free
+    per group, first loading 1 or ``std_lv``). With ``group_equal`` containing
+    ``"thresholds"``: thresholds equal across groups, scaling factors and latent means free
+    in groups 2..G (group 1 is the reference). ``"loadings"`` ties the loadings;
+    ``"intercepts"`` changes nothing (the intercepts are fixed at 0), as in lavaan.
+Estimator
+    DWLS (WLSMV): ``F = sum_g (N_g - 1) / N (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
+    ``W_g = diag(1 / diag(Gamma_g))``; ULS (ULSMV): ``W_g = I``. Minimised by Gauss-Newton.
+    Test ``chisq = sum_g (N_g - 1) (s_g - sigma_g)' W_g (s_g - sigma_g)``.
+Standard errors (``robust.sem``)
+    ``vcov = E^-1 (sum_g f_g Delta_g' W_g Gamma_g W_g Delta_g) E^-1 / (N - G)`` with
+    ``E = sum_g f_g Delta_g' W_g Delta_g`` and ``f_g = N_g / N`` (``N - G``: lavaan's
+    ``lav_model_vcov`` for estimators other than ML).
+Test ``scaled.shifted`` (lavaan's ``lav_test_satorra_bentler``)
+    ``U = V - V Delta E^-1 Delta' V`` (``V`` block diagonal of ``f_g W_g``), ``Gamma`` block
+    diagonal of ``Gamma_g / f_g``, ``a = sqrt(df / tr((U Gamma)^2))``, shift
+    ``b = df - a tr(U Gamma)``: ``chisq.scaled = a chisq + b`` on ``df``;
+    ``chisq.scaling.factor = 1 / a``.
+Fit measures
+    Baseline: thresholds free, correlations 0 (its own scaled-shifted test). ``cfi``,
+    ``tli``, ``rmsea`` from the standard test; ``cfi.scaled``, ``tli.scaled``,
+    ``rmsea.scaled`` plug in the scaled statistics on ``df`` (lavaan 0.6.14's
+    ``lav_fit_cfi_lavobject`` / ``lav_fit_rmsea_lavobject`` for ``scaled.shifted``); the
+    RMSEA's ``N`` is ``N - G`` (lavaan's ``lav_utils_get_ntotal`` for these estimators).
+    ``srmr``: root mean square of the correlation residuals over the lower triangle
+    including the (zero) diagonal, averaged over groups with weights ``N_g / N``. lavaan's
+    ``.robust`` versions for categorical data (``lav_fit_catml_dwls``) are not computed.
+Missing data
+    ``missing = "listwise"`` (lavaan's default) or ``"pairwise"`` (thresholds and
+    correlations from the available rows, ``N`` all rows; n per pair in
+    :meth:`OrdinalFit.pairs`).
+
+Examples
+--------
+>>> import numpy as np, pandas as pd
+>>> from policestress import sem
+>>> rng = np.random.default_rng(7)
+>>> f = rng.normal(size=400)
+>>> d = pd.DataFrame({f"y{i}": np.digitize(0.7 * f + 0.7 * rng.normal(size=400),
+...                   [-1, 0, 1]) + 1 for i in range(1, 5)})
+>>> fit = sem.cfa("f =~ y1 + y2 + y3 + y4", d, ordered=True, estimator="WLSMV")
+>>> fit.fit_measures()[["df"]].tolist()
+[2.0]
+>>> fit.parameter_estimates().query("op == '|'").shape[0]
+12
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from policestress import fitstats
+from policestress.polychoric import ordinal_codes, polychoric
+from policestress.sem.estimate import Moments
+from policestress.sem.fit import SEMFit, _dummies, _post_fit_warnings
+from policestress.sem.fit import _start_values as _continuous_start
+from policestress.sem.model import Representation, build_specs
+from policestress.sem.partable import partable as build_partable
+from policestress.sem.partable import variables as model_variables
+from policestress.sem.syntax import parse
+
+__all__ = ["ORDINAL_ESTIMATORS", "OrdinalFit", "OrdinalRepresentation", "fit_ordinal"]
+
+ORDINAL_ESTIMATORS = ("WLSMV", "ULSMV")
+_MATRIX_OPS = ("=~", "~~", "~", "~1")
+
+
+class OrdinalRepresentation(Representation):
+    """The model matrices of an ordinal model: a parameter table with threshold (``|``) and
+    scaling-factor (``~*~``) rows besides the matrix rows, and residual variances of the
+    items derived from the others (delta parameterization)."""
+
+    def __init__(self, table: pd.DataFrame, observed: list[str], eta: list[str], dummies):
+        self.table = table
+        self.observed, self.eta, self.dummies = observed, eta, dummies
+        self.p, self.m = len(observed), len(eta)
+        self.specs = build_specs(table[table["op"].isin(_MATRIX_OPS)], observed, eta)
+        self.n_free = int(table["free"].max()) if len(table) else 0
+        self.fixed_values = table["ustart"].to_numpy(dtype=float)
+        obs, lat = {v: i for i, v in enumerate(observed)}, {v: i for i, v in enumerate(eta)}
+        self._dummy_pairs = [(obs[d], lat[d]) for d in dummies]
+        self.meanstructure = True
+        self.used = [np.unique(s.free[s.free >= 0]) for s in self.specs]
+        n_groups = len(self.specs)
+        self.th_rows, self.delta_rows, self.resid_rows = [], [], []
+        for g in range(1, n_groups + 1):
+            sub = table[table["group"] == g]
+            th = sub[sub["op"] == "|"]
+            self.th_rows.append((th.index.to_numpy(), np.array([obs[x] for x in th["lhs"]])))
+            dl = sub[sub["op"] == "~*~"].set_index("lhs")
+            self.delta_rows.append(np.array([dl.loc[x, "_row"] for x in observed], dtype=int))
+            rv = sub[(sub["op"] == "~~") & (sub["lhs"] == sub["rhs"]) & sub["lhs"].isin(observed)]
+            self.resid_rows.append(rv.set_index("lhs").loc[observed, "_row"].to_numpy(dtype=int))
+
+    def values(self, theta: np.ndarray) -> np.ndarray:
+        free = self.table["free"].to_numpy(dtype=int)
+        vals = np.where(free > 0, theta[np.maximum(free, 1) - 1], self.fixed_values)
+        for g in range(len(self.specs)):
+            vals[self.resid_rows[g]] = 0.0
+            mm = Representation.matrices(self, theta, g, vals)
+            delta = vals[self.delta_rows[g]]
+            vals[self.resid_rows[g]] = 1.0 / delta**2 - np.diag(mm.sigma)
+        return vals
+
+    def implied(self, theta: np.ndarray, g: int, values: np.ndarray | None = None):
+        """Implied thresholds and correlations (lavaan's ``WLS.est``) and the matrices."""
+        vals = self.values(theta) if values is None else values
+        mm = self.matrices(theta, g, vals)
+        delta = vals[self.delta_rows[g]]
+        rows, item = self.th_rows[g]
+        th = delta[item] * (vals[rows] - mm.mu[item])
+        ii, jj = np.tril_indices(self.p, k=-1)
+        order = np.lexsort((ii, jj))  # lavaan's vech(diagonal = FALSE): by column
+        ii, jj = ii[order], jj[order]
+        cor = delta[ii] * delta[jj] * mm.sigma[ii, jj]
+        return np.concatenate([th, cor]), mm, (ii, jj)
+
+    def wls_delta(self, theta: np.ndarray, g: int) -> np.ndarray:
+        """Jacobian of :meth:`implied` with respect to all free parameters (lavaan's Delta)."""
+        vals = self.values(theta)
+        est, mm, (ii, jj) = self.implied(theta, g, vals)
+        delta = vals[self.delta_rows[g]]
+        rows, item = self.th_rows[g]
+        T = len(rows)
+        out = np.zeros((len(est), self.n_free))
+        # matrix parameters (the derived residual variances change only the diagonal)
+        ds, dm = self.derivatives(mm, g)
+        used = self.used[g]
+        out[:T, used] += -delta[item][:, None] * dm[:, item].T
+        out[T:, used] += (delta[ii] * delta[jj])[:, None] * ds[:, ii, jj].T
+        free = self.table["free"].to_numpy(dtype=int)
+        for k, row in enumerate(rows):  # thresholds
+            if free[row] > 0:
+                out[k, free[row] - 1] += delta[item[k]]
+        for i, row in enumerate(self.delta_rows[g]):  # scaling factors
+            if free[row] > 0:
+                col = free[row] - 1
+                on_th = item == i
+                out[:T][on_th, col] += vals[rows[on_th]] - mm.mu[i]
+                s = mm.sigma[ii, jj]
+                out[T:, col] += np.where(ii == i, delta[jj] * s, 0.0) + np.where(
+                    jj == i, delta[ii] * s, 0.0
+                )
+        return out
+
+
+def _ordinal_table(base: pd.DataFrame, ordered: list[str], group_equal, group_partial, levels):
+    """lavaan's parameter table of an ordinal model from the engine's continuous one."""
+    n_groups = int(base["group"].max())
+    tie_th = "thresholds" in group_equal
+    free_means = tie_th and "means" not in group_equal
+    partial = {p.replace(" ", "") for p in group_partial}
+    lv = set(base.attrs["variables"].lv)
+    rows = []
+    for g in range(1, n_groups + 1):
+        sub = base[base["group"] == g]
+        block = {"=~": [], "|": [], "~~": [], "~": [], "~*~": [], "~1": []}
+        for r in sub.to_dict("records"):
+            r["key"] = ("base", r["free"]) if r["free"] > 0 else None
+            if r["op"] == "~~" and r["lhs"] == r["rhs"] and r["lhs"] in ordered:
+                r.update(free=0, ustart=1.0, key=None)  # derived (delta parameterization)
+            if r["op"] == "~1" and r["lhs"] in ordered:
+                r.update(free=0, ustart=0.0, key=None)
+            if r["op"] == "~1" and r["lhs"] in lv:
+                if free_means and g > 1:
+                    r.update(ustart=math.nan, key=("mean", r["lhs"], g))
+                elif r["key"] is None or "means" not in group_equal:
+                    r.update(free=0, ustart=0.0, key=None)
+            block.setdefault(r["op"], []).append(r)
+        for x in ordered:
+            for k in range(1, len(levels[x])):
+                name = f"{x}|t{k}"
+                tied = tie_th and name not in partial
+                block["|"].append(
+                    dict(lhs=x, op="|", rhs=f"t{k}", user=0, group=g, ustart=math.nan,
+                         label="", start_user=math.nan, exo=0, pclass="thresholds",
+                         key=("th", x, k) if tied else ("th", x, k, g))
+                )  # fmt: skip
+            free_delta = tie_th and g > 1
+            block["~*~"].append(
+                dict(lhs=x, op="~*~", rhs=x, user=0, group=g,
+                     ustart=math.nan if free_delta else 1.0, label="", start_user=math.nan,
+                     exo=0, pclass="", key=("delta", x, g) if free_delta else None)
+            )  # fmt: skip
+        for op in ("=~", "|", "~", "~~", "~*~", "~1"):
+            rows.extend(block.get(op, []))
+    table = pd.DataFrame(rows)
+    index: dict = {}
+    table["free"] = [0 if k is None else index.setdefault(k, len(index) + 1) for k in table["key"]]
+    table = table.drop(columns=["key"])
+    table["id"] = np.arange(1, len(table) + 1)
+    table["plabel"] = [f".p{i}." for i in table["id"]]
+    table["_row"] = np.arange(len(table))
+    table.attrs = dict(base.attrs)
+    table.attrs["meanstructure"] = True
+    return table
+
+
+@dataclass
+class _GroupStats:
+    n: int
+    obs: np.ndarray  # thresholds then correlations (lavaan's wls.obs)
+    gamma: np.ndarray  # NACOV
+    weight: np.ndarray  # diagonal of W
+    rho: np.ndarray
+    pairs: pd.DataFrame
+    n_th: int
+
+
+def _group_stats(frame: pd.DataFrame, estimator: str, missing: str) -> _GroupStats:
+    res = polychoric(frame, missing=missing)
+    gamma = res.acov.to_numpy()
+    weight = 1.0 / np.diag(gamma) if estimator == "WLSMV" else np.ones(len(gamma))
+    return _GroupStats(
+        res.n, res.statistics, gamma, weight, res.rho.to_numpy(), res.pairs, len(res.thresholds)
+    )
+
+
+def _objective(rep, stats_, theta, ntotal):
+    total = 0.0
+    for g, st in enumerate(stats_):
+        est = rep.implied(theta, g)[0]
+        d = st.obs - est
+        total += (st.n - 1) / ntotal * float(d @ (st.weight * d))
+    return total
+
+
+def _gauss_newton(rep, stats_, theta, ntotal, max_iter=500, tol=1e-9):
+    f = _objective(rep, stats_, theta, ntotal)
+    for it in range(1, max_iter + 1):
+        h = np.zeros((rep.n_free, rep.n_free))
+        grad = np.zeros(rep.n_free)
+        for g, st in enumerate(stats_):
+            est = rep.implied(theta, g)[0]
+            jac = rep.wls_delta(theta, g)
+            wg = (st.n - 1) / ntotal
+            wj = st.weight[:, None] * jac
+            h += wg * jac.T @ wj
+            grad += wg * wj.T @ (st.obs - est)
+        step = np.linalg.solve(h, grad)
+        t = 1.0
+        while True:
+            new = theta + t * step
+            f_new = _objective(rep, stats_, new, ntotal)
+            if f_new <= f + 1e-14 * max(1.0, f) or t < 1e-8:
+                break
+            t /= 2.0
+        theta, f = new, f_new
+        if np.max(np.abs(t * step)) < tol:
+            return theta, True, it
+    return theta, False, max_iter
+
+
+def _start_values(rep, table, stats_, variables) -> np.ndarray:
+    moments = [Moments(st.n, np.zeros(rep.p), st.rho) for st in stats_]
+    theta = _continuous_start(rep, table, moments, variables)
+    free = table["free"].to_numpy()
+    for g, st in enumerate(stats_):
+        rows, _ = rep.th_rows[g]
+        for k, row in enumerate(rows):
+            if free[row] > 0:
+                theta[free[row] - 1] = st.obs[k]
+    for row in np.flatnonzero((table["op"] == "~*~").to_numpy() & (free > 0)):
+        theta[free[row] - 1] = 1.0
+    return theta
+
+
+def _empty_categories(frame, items, group, labels, levels) -> list[str]:
+    problems = []
+    for lab in labels:
+        sub = frame if group is None else frame[frame[group] == lab]
+        for x in items:
+            counts = sub[x].value_counts().reindex(levels[x], fill_value=0)
+            if (counts == 0).any():
+                where = f" in group {lab!r}" if group is not None else ""
+                freq = ", ".join(f"{k:g}: {v}" for k, v in counts.items())
+                problems.append(
+                    f"some categories of item {x!r} are empty{where} (frequencies {freq}); "
+                    "lavaan refuses this too: merge the sparse categories or drop the item"
+                )
+    return problems
+
+
+def fit_ordinal(
+    model,
+    data: pd.DataFrame,
+    *,
+    model_type: str,
+    estimator: str,
+    missing: str,
+    group,
+    group_equal,
+    group_partial,
+    std_lv: bool,
+    orthogonal: bool,
+    ordered,
+    group_label,
+    name: str,
+    max_iter: int = 500,
+):
+    """Fit an ordinal model (called by :func:`policestress.sem.cfa` / ``sem`` with
+    ``ordered=``); see the module docstring."""
+    estimator = estimator.upper()
+    if estimator not in ORDINAL_ESTIMATORS:
+        raise ValueError(
+            f"ordered= items need estimator 'WLSMV' or 'ULSMV' (lavaan's categorical "
+            f"estimators here), got {estimator!r}"
+        )
+    if missing not in ("listwise", "pairwise"):
+        raise ValueError(
+            f"missing must be 'listwise' or 'pairwise' with ordered items, got {missing!r}"
+        )
+    parsed = parse(model) if isinstance(model, str) else model
+    v = model_variables(parsed, fixed_x=model_type == "sem")
+    ordered_items = list(v.ov) if ordered is True else [str(x) for x in ordered]
+    continuous = [x for x in v.ov if x not in ordered_items]
+    if continuous:
+        raise NotImplementedError(
+            f"model {name!r}: ordinal estimation here needs every observed variable ordered; "
+            f"continuous: {continuous}"
+        )
+    if v.ov_x or _dummies(parsed, v):
+        raise NotImplementedError(
+            f"model {name!r}: ordinal estimation here fits measurement models (no observed "
+            "covariates or regressions on observed variables)"
+        )
+    absent = [x for x in v.ov if x not in data.columns]
+    if absent:
+        raise KeyError(f"model {name!r}: variables not in the data: {absent}")
+    frame = data[[*v.ov, *([group] if group else [])]].copy()
+    frame[v.ov] = frame[v.ov].apply(pd.to_numeric, errors="coerce")
+    n_rows = len(frame)
+    if group:
+        frame = frame[frame[group].notna()]
+        labels = (
+            list(group_label)
+            if group_label is not None
+            else list(dict.fromkeys(frame[group].tolist()))
+        )
+        frame = frame[frame[group].isin(labels)]
+    else:
+        labels = [None]
+    if missing == "listwise":
+        frame = frame.dropna(subset=v.ov)
+    else:
+        frame = frame[frame[v.ov].notna().any(axis=1)]
+    _, lev = ordinal_codes(frame[v.ov])
+    levels = dict(zip(v.ov, lev, strict=True))
+    problems = _empty_categories(frame, v.ov, group, labels, levels)
+    if problems:
+        raise ValueError(f"model {name!r}: " + "; ".join(problems))
+    blocks = [frame if group is None else frame[frame[group] == lab] for lab in labels]
+    stats_ = [_group_stats(b[v.ov], estimator, missing) for b in blocks]
+    base = build_partable(
+        parsed,
+        len(labels),
+        model_type=model_type,
+        std_lv=std_lv,
+        orthogonal=orthogonal,
+        meanstructure=True,
+        group_equal=[c for c in group_equal if c != "thresholds"],
+        group_partial=[p for p in group_partial if "|" not in p],
+    )
+    table = _ordinal_table(base, v.ov, group_equal, group_partial, levels)
+    rep = OrdinalRepresentation(table, v.ov, list(v.lv), [])
+    fit = OrdinalFit(
+        name=name,
+        model_type=model_type,
+        parsed=parsed,
+        partable=table.drop(columns=["_row", "pclass", "name"], errors="ignore"),
+        estimator=estimator,
+        missing=missing,
+        group=group,
+        group_labels=labels,
+        n_by_group=[st.n for st in stats_],
+        n_dropped=n_rows - len(frame),
+        observed=list(v.ov),
+        latent=list(v.lv),
+        rep=rep,
+        moments=[Moments(st.n, np.zeros(len(v.ov)), st.rho) for st in stats_],
+        theta=np.zeros(0),
+        converged=False,
+        iterations=0,
+        data=[b[v.ov].to_numpy(dtype=float) for b in blocks],
+        syntax=model if isinstance(model, str) else "",
+    )
+    fit.group_stats = stats_
+    theta0 = _start_values(rep, table, stats_, v)
+    try:
+        theta, ok, iterations = _gauss_newton(rep, stats_, theta0, fit.ntotal, max_iter)
+    except np.linalg.LinAlgError as err:
+        fit.warnings.append(f"model {name!r} was not fitted: information matrix singular ({err})")
+        return fit
+    fit.theta, fit.converged, fit.iterations = theta, ok, iterations
+    if not ok:
+        fit.warnings.append(f"model {name!r} did not converge after {iterations} iterations")
+    fit.partable["est"] = rep.values(theta)
+    fit.warnings.extend(_post_fit_warnings(fit))
+    return fit
+
+
+@dataclass
+class OrdinalFit(SEMFit):
+    """A fitted ordinal (WLSMV / ULSMV) model: the :class:`~policestress.sem.SEMFit`
+    interface with lavaan's categorical statistics."""
+
+    group_stats: list = field(default_factory=list, repr=False)
+
+    @property
+    def information_type(self) -> str:
+        return "expected"
+
+    def _information_parts(self):
+        if "parts" not in self._cache:
+            n = self.ntotal
+            deltas = [self.rep.wls_delta(self.theta, g) for g in range(len(self.n_by_group))]
+            e = sum(
+                st.n / n * d.T @ (st.weight[:, None] * d)
+                for st, d in zip(self.group_stats, deltas, strict=True)
+            )
+            self._cache["parts"] = (deltas, e, np.linalg.inv(e))
+        return self._cache["parts"]
+
+    def information(self) -> np.ndarray:
+        return self._information_parts()[1]
+
+    def vcov(self) -> np.ndarray:
+        if "vcov" not in self._cache:
+            try:
+                deltas, _, e_inv = self._information_parts()
+            except np.linalg.LinAlgError:
+                self._cache["vcov"] = np.full((self.npar, self.npar), np.nan)
+                return self._cache["vcov"]
+            n = self.ntotal
+            middle = np.zeros_like(e_inv)
+            for st, d in zip(self.group_stats, deltas, strict=True):
+                wd = st.weight[:, None] * d
+                middle += st.n / n * wd.T @ st.gamma @ wd
+            self._cache["vcov"] = e_inv @ middle @ e_inv / (n - len(self.n_by_group))
+        return self._cache["vcov"]
+
+    def _std_values(self, theta: np.ndarray) -> np.ndarray:
+        out = super()._std_values(theta)
+        vals = self.rep.values(theta)
+        for g in range(len(self.n_by_group)):
+            rows, item = self.rep.th_rows[g]
+            delta = vals[self.rep.delta_rows[g]]
+            out[rows] = vals[rows] * delta[item]  # tau / sd(y*), sd(y*) = 1 / Delta
+            out[self.rep.delta_rows[g]] = vals[self.rep.delta_rows[g]]
+            # the derived residual variances, standardized: 1 - R^2 of y*
+            rr = self.rep.resid_rows[g]
+            out[rr] = vals[rr] * delta**2
+        return out
+
+    def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
+        raise NotImplementedError(
+            "modification indices of WLSMV/ULSMV models are not implemented here"
+        )
+
+    def pairs(self) -> pd.DataFrame:
+        """Per group the pairs of items: ``group, item1, item2, rho, n, empty_cells``."""
+        frames = []
+        for g, st in enumerate(self.group_stats):
+            frames.append(st.pairs.assign(group=g + 1))
+        return pd.concat(frames, ignore_index=True)
+
+    def residual_correlations(self, g: int = 0) -> np.ndarray:
+        """Polychoric minus implied correlations of group ``g``."""
+        est, _, (ii, jj) = self.rep.implied(self.theta, g)
+        st = self.group_stats[g]
+        out = np.zeros((self.rep.p, self.rep.p))
+        out[ii, jj] = st.obs[st.n_th :] - est[st.n_th :]
+        return out + out.T
+
+    def _tests(self):
+        """(chisq, df, scaled test) of the model and of the baseline."""
+        if "tests" in self._cache:
+            return self._cache["tests"]
+        n = self.ntotal
+        deltas, _, e_inv = self._information_parts()
+        chisq, ndat = 0.0, 0
+        base_chisq = 0.0
+        for g, st in enumerate(self.group_stats):
+            est = self.rep.implied(self.theta, g)[0]
+            d = st.obs - est
+            chisq += (st.n - 1) * float(d @ (st.weight * d))
+            ndat += len(st.obs)
+            r = st.obs[st.n_th :]
+            base_chisq += (st.n - 1) * float(r @ (st.weight[st.n_th :] * r))
+        df = ndat - self.npar
+        # baseline: each group's thresholds free, correlations zero
+        t_total = sum(st.n_th for st in self.group_stats)
+        offset = 0
+        full_base = []
+        for st in self.group_stats:
+            bd = np.zeros((len(st.obs), t_total))
+            bd[np.arange(st.n_th), offset + np.arange(st.n_th)] = 1.0
+            offset += st.n_th
+            full_base.append(bd)
+        e_base = sum(
+            st.n / n * d.T @ (st.weight[:, None] * d)
+            for st, d in zip(self.group_stats, full_base, strict=True)
+        )
+        df_base = ndat - t_total
+        model = _scaled_shifted(self.group_stats, deltas, e_inv, chisq, df, n)
+        base = _scaled_shifted(
+            self.group_stats, full_base, np.linalg.inv(e_base), base_chisq, df_base, n
+        )
+        self._cache["tests"] = (model, base)
+        return self._cache["tests"]
+
+    def fit_measures(self) -> pd.Series:
+        """lavaan's ``fitMeasures`` of a WLSMV/ULSMV fit (see the module docstring)."""
+        if "fit_measures_all" in self._cache:
+            return self._cache["fit_measures_all"].copy()
+        n, G = self.ntotal, len(self.n_by_group)
+        out: dict[str, float] = {"npar": self.npar, "ntotal": n, "ngroups": G}
+        if not self.fitted:
+            return pd.Series(out, dtype=float)
+        m, b = self._tests()
+        nr = n - G  # lavaan's lav_utils_get_ntotal for estimators other than ML
+        low, high = fitstats.rmsea_ci(m.chisq, m.df, nr, n_groups=G)
+        low_s, high_s = fitstats.rmsea_ci(m.chisq_scaled, m.df, nr, n_groups=G)
+        out.update(
+            {
+                "chisq": m.chisq,
+                "df": m.df,
+                "pvalue": fitstats.chi2_pvalue(m.chisq, m.df),
+                "chisq.scaled": m.chisq_scaled,
+                "df.scaled": m.df,
+                "pvalue.scaled": fitstats.chi2_pvalue(m.chisq_scaled, m.df),
+                "chisq.scaling.factor": m.scaling_factor,
+                "chisq.shift.parameter": m.shift,
+                "baseline.chisq": b.chisq,
+                "baseline.df": b.df,
+                "baseline.pvalue": fitstats.chi2_pvalue(b.chisq, b.df),
+                "baseline.chisq.scaled": b.chisq_scaled,
+                "baseline.df.scaled": b.df,
+                "baseline.pvalue.scaled": fitstats.chi2_pvalue(b.chisq_scaled, b.df),
+                "baseline.chisq.scaling.factor": b.scaling_factor,
+                "cfi": fitstats.cfi(m.chisq, m.df, b.chisq, b.df),
+                "tli": fitstats.tli(m.chisq, m.df, b.chisq, b.df),
+                "cfi.scaled": fitstats.cfi(m.chisq_scaled, m.df, b.chisq_scaled, b.df),
+                "tli.scaled": fitstats.tli(m.chisq_scaled, m.df, b.chisq_scaled, b.df),
+                "rmsea": fitstats.rmsea(m.chisq, m.df, nr, n_groups=G),
+                "rmsea.ci.lower": low,
+                "rmsea.ci.upper": high,
+                "rmsea.pvalue": fitstats.rmsea_pclose(m.chisq, m.df, nr, n_groups=G),
+                "rmsea.scaled": fitstats.rmsea(m.chisq_scaled, m.df, nr, n_groups=G),
+                "rmsea.ci.lower.scaled": low_s,
+                "rmsea.ci.upper.scaled": high_s,
+                "rmsea.pvalue.scaled": fitstats.rmsea_pclose(m.chisq_scaled, m.df, n, n_groups=G),
+                "srmr": self._srmr(),
+            }
+        )
+        series = pd.Series(out, dtype=float)
+        self._cache["fit_measures_all"] = series
+        return series.copy()
+
+    def _plain_measures(self) -> pd.Series:
+        return self.fit_measures()
+
+    def _srmr(self) -> float:
+        out = 0.0
+        p = self.rep.p
+        for g, st in enumerate(self.group_stats):
+            res = self.residual_correlations(g)
+            mean_sq = float(np.sum(np.tril(res) ** 2) / (p * (p + 1) / 2))
+            out += st.n / self.ntotal * math.sqrt(mean_sq)
+        return out
+
+    def satorra_bentler(self):
+        raise NotImplementedError("WLSMV fits report the scaled-shifted test")
+
+
+@dataclass
+class ScaledShifted:
+    """lavaan's ``scaled.shifted`` test: ``chisq.scaled = chisq / scaling_factor + shift``."""
+
+    chisq: float
+    df: int
+    scaling_factor: float
+    shift: float
+    trace_ugamma: float
+    trace_ugamma2: float
+
+    @property
+    def chisq_scaled(self) -> float:
+        return self.chisq / self.scaling_factor + self.shift
+
+    @property
+    def pvalue_scaled(self) -> float:
+        return float(stats.chi2.sf(self.chisq_scaled, self.df)) if self.df > 0 else math.nan
+
+
+def _scaled_shifted(group_stats, deltas, e_inv, chisq, df, n) -> ScaledShifted:
+    """lavaan's ``lav_test_satorra_bentler_trace_original`` (Satterthwaite branch)."""
+    fg = [st.n / n for st in group_stats]
+    sizes = [len(st.obs) for st in group_stats]
+    total = sum(sizes)
+    v_all = np.zeros(total)
+    gamma_all = np.zeros((total, total))
+    offset = 0
+    for st, f, k in zip(group_stats, fg, sizes, strict=True):
+        v_all[offset : offset + k] = f * st.weight
+        gamma_all[offset : offset + k, offset : offset + k] = st.gamma / f
+        offset += k
+    d_all = np.vstack(deltas)
+    vd = v_all[:, None] * d_all
+    u = np.diag(v_all) - vd @ e_inv @ vd.T
+    ug = u @ gamma_all
+    tr1 = float(np.trace(ug))
+    tr2 = float(np.sum(ug * ug.T))
+    if df <= 0:
+        return ScaledShifted(chisq, df, math.nan, math.nan, tr1, tr2)
+    a = math.sqrt(df / tr2)
+    return ScaledShifted(chisq, df, 1.0 / a, df - a * tr1, tr1, tr2)

@@ -1,0 +1,166 @@
+"""WLSMV / ULSMV with ordered items (sem/ordinal.py) against lavaan 0.6: estimates, robust
+SEs, thresholds, the scaled-shifted test and fit measures, single- and multi-group.
+
+Simulated ordinal data with known thresholds; one R script serves every test of the module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from rcheck import requires_r, run_r
+
+from policestress import sem
+
+MODEL = "f1 =~ x1 + x2 + x3; f2 =~ x4 + x5 + x6"
+ITEMS = [f"x{k}" for k in range(1, 7)]
+CUTS = {
+    "x1": [-1.0, 0.0, 1.0],
+    "x2": [-0.5, 0.3, 1.2],
+    "x3": [-1.5, 0.0, 0.5],
+    "x4": [-1.0, 0.0, 1.0],
+    "x5": [-1.0, 0.0, 1.0],
+    "x6": [-0.3, 0.6, 1.6],
+}
+LOADINGS = {"x1": 0.7, "x2": 0.6, "x3": 0.8, "x4": 0.7, "x5": 0.5, "x6": 0.6}
+MEASURES = [
+    "chisq", "df", "pvalue", "chisq.scaled", "pvalue.scaled", "chisq.scaling.factor",
+    "baseline.chisq", "baseline.chisq.scaled", "cfi", "tli", "cfi.scaled", "tli.scaled",
+    "rmsea", "rmsea.scaled", "rmsea.ci.upper.scaled", "srmr",
+]  # fmt: skip
+# lavaan finds the RMSEA interval with uniroot() at its default tolerance (about 1.2e-4 in
+# the noncentrality): its bounds sit up to ~5e-5 from the exact root
+CI_TOL = 1e-4
+
+
+def simulated_ordinal(n=500, seed=1818):
+    """Simulated: two correlated factors, six 4-point items with known thresholds; group B's
+    second factor is shifted (its items are endorsed more), 3% of answers missing."""
+    rng = np.random.default_rng(seed)
+    group = np.where(rng.random(n) < 0.5, "A", "B")
+    f = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=n)
+    f[group == "B", 1] += 0.3
+    cols = {}
+    for x in ITEMS:
+        factor = 0 if x in ("x1", "x2", "x3") else 1
+        lam = LOADINGS[x]
+        y = lam * f[:, factor] + np.sqrt(1 - lam**2) * rng.normal(size=n)
+        cols[x] = np.digitize(y, CUTS[x]) + 1.0
+    data = pd.DataFrame(cols)
+    data["g"] = group
+    return data
+
+
+@pytest.fixture(scope="module")
+def data():
+    return simulated_ordinal()
+
+
+@pytest.fixture(scope="module")
+def data_missing(data):
+    rng = np.random.default_rng(3)
+    return data.assign(**{x: data[x].mask(rng.random(len(data)) < 0.03) for x in ITEMS})
+
+
+R_CODE = """
+suppressPackageStartupMessages(library(lavaan))
+d <- data[["d"]]; dm <- data[["dm"]]
+model <- "f1 =~ x1 + x2 + x3; f2 =~ x4 + x5 + x6"
+items <- paste0("x", 1:6)
+out <- function(fit) {
+  pe <- parameterEstimates(fit)
+  pe <- pe[pe$op != "==", ]
+  if (is.null(pe$group)) pe$group <- 1L
+  list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, group = pe$group, est = pe$est, se = pe$se,
+       fm = as.list(fitMeasures(fit, MEASURES)))
+}
+MEASURES <- c(%s)
+fits <- list(
+  wlsmv = cfa(model, d, ordered = items, estimator = "WLSMV"),
+  ulsmv = cfa(model, d, ordered = items, estimator = "ULSMV"),
+  stdlv = cfa(model, d, ordered = items, estimator = "WLSMV", std.lv = TRUE),
+  pairwise = cfa(model, dm, ordered = items, estimator = "WLSMV", missing = "pairwise"),
+  configural = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g"),
+  thresholds = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
+                   group.equal = "thresholds"),
+  metric = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
+               group.equal = c("thresholds", "loadings")),
+  scalar = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
+               group.equal = c("thresholds", "loadings", "intercepts"))
+)
+result <- lapply(fits, out)
+"""
+
+FITS = {
+    "wlsmv": dict(estimator="WLSMV"),
+    "ulsmv": dict(estimator="ULSMV"),
+    "stdlv": dict(estimator="WLSMV", std_lv=True),
+    "pairwise": dict(estimator="WLSMV", missing="pairwise"),
+    "configural": dict(estimator="WLSMV", group="g"),
+    "thresholds": dict(estimator="WLSMV", group="g", group_equal=["thresholds"]),
+    "metric": dict(estimator="WLSMV", group="g", group_equal=["thresholds", "loadings"]),
+    "scalar": dict(
+        estimator="WLSMV", group="g", group_equal=["thresholds", "loadings", "intercepts"]
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def r_ref(data, data_missing):
+    measures = ", ".join(f'"{m}"' for m in MEASURES)
+    return run_r(R_CODE % measures, {"d": data, "dm": data_missing})
+
+
+@pytest.fixture(scope="module")
+def fits(data, data_missing):
+    out = {}
+    for key, kw in FITS.items():
+        frame = data_missing if key == "pairwise" else data
+        out[key] = sem.cfa(MODEL, frame, ordered=ITEMS, **kw)
+    return out
+
+
+@requires_r
+@pytest.mark.r
+@pytest.mark.parametrize("key", list(FITS))
+def test_estimates_ses_and_fit_measures_match_lavaan(key, fits, r_ref):
+    fit, ref = fits[key], r_ref[key]
+    assert fit.converged, fit.warnings
+    lav = pd.DataFrame({k: ref[k] for k in ("lhs", "op", "rhs", "group", "est", "se")})
+    lav["rhs"] = lav["rhs"].fillna("")
+    ours = fit.parameter_estimates()
+    merged = lav.merge(ours, on=["lhs", "op", "rhs", "group"], suffixes=("_r", ""))
+    assert len(merged) == len(lav) == len(ours), "the same parameter rows as lavaan"
+    np.testing.assert_allclose(merged["est"], merged["est_r"], atol=1e-5)
+    np.testing.assert_allclose(merged["se"], merged["se_r"], atol=1e-5)
+    assert (ours["op"] == "|").sum() == 18 * len(fit.n_by_group)
+    fm = fit.fit_measures()
+    for m in MEASURES:
+        if ref["fm"][m] is None:  # lavaan reports no p-value for the unscaled ULS test
+            assert key == "ulsmv" and m == "pvalue"
+            continue
+        tol = CI_TOL if ".ci." in m else 1e-5
+        assert fm[m] == pytest.approx(ref["fm"][m], rel=1e-6, abs=tol), m
+
+
+def test_thresholds_estimate_the_simulated_cut_points():
+    """Simulated, large n: single-group WLSMV thresholds recover the cut points."""
+    big = simulated_ordinal(n=6000, seed=7)
+    big = big[big["g"] == "A"]
+    fit = sem.cfa(MODEL, big, ordered=True, estimator="WLSMV")
+    th = fit.parameter_estimates().query("op == '|'")
+    for x in ITEMS:
+        np.testing.assert_allclose(th.loc[th["lhs"] == x, "est"], CUTS[x], atol=0.06)
+
+
+def test_category_nobody_chose_in_one_group_is_refused(data):
+    sparse = data.copy()
+    sparse.loc[(sparse["g"] == "B") & (sparse["x2"] == 4), "x2"] = 3.0
+    with pytest.raises(ValueError, match="categories of item 'x2' are empty in group 'B'"):
+        sem.cfa(MODEL, sparse, ordered=ITEMS, estimator="WLSMV", group="g")
+
+
+def test_ordered_needs_an_ordinal_estimator(data):
+    with pytest.raises(ValueError, match="WLSMV"):
+        sem.cfa(MODEL, data, ordered=ITEMS, estimator="MLR")
