@@ -129,6 +129,13 @@ class Codebook:
 
     table: pd.DataFrame
     constructs: pd.DataFrame
+    # Lookups built once: the report alone asks for a few hundred labels.
+    _lookups: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _lookup(self, key, build):
+        if key not in self._lookups:
+            self._lookups[key] = build()
+        return self._lookups[key]
 
     def items(
         self, instrument: str | None = None, types: tuple[str, ...] = ("likert",)
@@ -160,13 +167,24 @@ class Codebook:
 
     def label(self, name: str, language: str = "en") -> str:
         """Label of an item, construct or domain in ``language`` ('zh' or 'en'); name if none."""
-        column = f"label_{language}"
-        if name in self.bands():
-            name = self.bands()[name][0]  # a band column is labelled as its numeric item
-        hit = self.table.loc[self.table["item_id"] == name, column]
-        if hit.empty:
-            hit = self.constructs.loc[self.constructs["name"] == name, column]
-        return str(hit.iloc[0]) if not hit.empty and isinstance(hit.iloc[0], str) else name
+        band = self.bands().get(name)
+        if band is not None:
+            name = band[0]  # a band column is labelled as its numeric item
+        value = self._lookup(("labels", language), lambda: self._labels(f"label_{language}")).get(
+            name
+        )
+        return value if isinstance(value, str) else name
+
+    def _labels(self, column: str) -> dict[str, object]:
+        """Name -> label in ``column``: an item's row first, else the construct's or domain's
+        (the first row of each name)."""
+        labels: dict[str, object] = {}
+        for name, value in zip(self.constructs["name"], self.constructs[column], strict=True):
+            labels.setdefault(name, value)
+        items: dict[str, object] = {}
+        for name, value in zip(self.table["item_id"], self.table[column], strict=True):
+            items.setdefault(name, value)
+        return {**labels, **items}
 
     def value_labels(self, item_id: str, language: str = "en") -> dict[int, str]:
         """Code -> label of a categorical item, a response scale, or a numeric item's bands."""
@@ -210,12 +228,16 @@ class Codebook:
 
     def bands(self) -> dict[str, tuple[str, list[float]]]:
         """Band column (``<item>_band``) -> (numeric item, cut points), for items with ``bins``."""
-        rows = self.items(types=("numeric",))
-        return {
-            f"{r.item_id}{BAND_SUFFIX}": (r.item_id, [float(c) for c in split_codes(r.bins)])
-            for r in rows.itertuples()
-            if split_codes(r.bins)
-        }
+
+        def build():
+            rows = self.items(types=("numeric",))
+            return {
+                f"{r.item_id}{BAND_SUFFIX}": (r.item_id, [float(c) for c in split_codes(r.bins)])
+                for r in rows.itertuples()
+                if split_codes(r.bins)
+            }
+
+        return dict(self._lookup("bands", build))
 
     def grouping_column(self, name: str) -> str:
         """The analysis column a grouping variable of site.yml names.

@@ -37,10 +37,12 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
 
@@ -352,6 +354,15 @@ def build_sections(
     download that survives moving the report).
     """
     base = cfg.paths.base
+    # The screen copies are the slowest part of the report; PIL releases the GIL while it
+    # decodes, resizes, quantizes and encodes, so threads put every core to work.
+    figure_pngs = published.loc[
+        (published["kind"] == "figure") & (published["suffix"] == ".png"), "path"
+    ].tolist()
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        screen = dict(
+            zip(figure_pngs, pool.map(lambda p: screen_png(base / p), figure_pngs), strict=True)
+        )
     figure_no = 0
     sections = []
     for stage in STAGES:
@@ -390,7 +401,7 @@ def build_sections(
                     "files": [{"path": p, "name": Path(p).name} for p in files["path"]],
                 }
                 if len(png):
-                    item["png"] = data_uri(screen_png(base / png["path"].iloc[0]), "image/png")
+                    item["png"] = data_uri(screen[png["path"].iloc[0]], "image/png")
                 else:
                     item["svg"] = _svg_inline(file)
                 items.append(item)
