@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from rcheck import requires_r, run_r
 
-from policestress import sem
+from policestress import cfa, sem
+from policestress.config import load_site
 
 MODEL = "f1 =~ x1 + x2 + x3; f2 =~ x4 + x5 + x6"
 ITEMS = [f"x{k}" for k in range(1, 7)]
@@ -75,7 +76,6 @@ out <- function(fit) {
   list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, group = pe$group, est = pe$est, se = pe$se,
        fm = as.list(fitMeasures(fit, MEASURES)))
 }
-MEASURES <- c(%s)
 fits <- list(
   wlsmv = cfa(model, d, ordered = items, estimator = "WLSMV"),
   ulsmv = cfa(model, d, ordered = items, estimator = "ULSMV"),
@@ -90,6 +90,15 @@ fits <- list(
                group.equal = c("thresholds", "loadings", "intercepts"))
 )
 result <- lapply(fits, out)
+# the default (simulated) site: the ERI model and the stress-source items' polychorics
+site <- data[["site"]]
+eri <- cfa(ERI_MODEL, site, ordered = TRUE, estimator = "WLSMV", missing = "pairwise")
+result$site_eri <- out(eri)
+stress <- site[, STRESS_ITEMS]
+poly <- lavInspect(lavCor(stress, ordered = names(stress), missing = "pairwise",
+                          output = "fit", se = "none"), "sampstat")
+result$site_th <- unname(as.numeric(poly$th))
+result$site_cor <- unname(unclass(poly$cov))
 """
 
 FITS = {
@@ -107,9 +116,23 @@ FITS = {
 
 
 @pytest.fixture(scope="module")
-def r_ref(data, data_missing):
+def site_models():
+    return cfa.site_models(load_site("y-subbureau-sim"))
+
+
+def _stress_items(models):
+    return sorted(set(cfa.parse_syntax(models["first_order"])["rhs"]))
+
+
+@pytest.fixture(scope="module")
+def r_ref(data, data_missing, default_site_analysis, site_models):
     measures = ", ".join(f'"{m}"' for m in MEASURES)
-    return run_r(R_CODE % measures, {"d": data, "dm": data_missing})
+    stress = ", ".join(f'"{x}"' for x in _stress_items(site_models))
+    code = (
+        f"MEASURES <- c({measures})\nSTRESS_ITEMS <- c({stress})\n"
+        f"ERI_MODEL <- '{site_models['eri']}'\n" + R_CODE
+    )
+    return run_r(code, {"d": data, "dm": data_missing, "site": default_site_analysis})
 
 
 @pytest.fixture(scope="module")
@@ -164,3 +187,33 @@ def test_category_nobody_chose_in_one_group_is_refused(data):
 def test_ordered_needs_an_ordinal_estimator(data):
     with pytest.raises(ValueError, match="WLSMV"):
         sem.cfa(MODEL, data, ordered=ITEMS, estimator="MLR")
+
+
+@requires_r
+@pytest.mark.r
+def test_default_site_eri_model_and_stress_items_against_lavaan(
+    default_site_analysis, site_models, r_ref
+):
+    """The default (simulated) site: its ERI measurement model (4-point items) through the
+    CFA stage's fit_cfa with the stage default missing = "ml" (pairwise for WLSMV), and the
+    thresholds and polychoric correlations of its 45 stress-source items."""
+    data = default_site_analysis
+    fit = cfa.fit_cfa(data, site_models["eri"], "eri", estimator="WLSMV", missing="ml")
+    assert fit.missing == "pairwise"
+    ref = r_ref["site_eri"]
+    lav = pd.DataFrame({k: ref[k] for k in ("lhs", "op", "rhs", "est", "se")})
+    merged = lav.merge(fit.parameter_estimates(), on=["lhs", "op", "rhs"], suffixes=("_r", ""))
+    assert len(merged) == len(lav)
+    np.testing.assert_allclose(merged["est"], merged["est_r"], atol=1e-4)
+    np.testing.assert_allclose(merged["se"], merged["se_r"], atol=1e-4)
+    fm = fit.fit_measures()
+    for m in ("chisq", "chisq.scaled", "df", "cfi.scaled", "tli.scaled", "rmsea.scaled", "srmr"):
+        assert fm[m] == pytest.approx(ref["fm"][m], abs=1e-4), m
+    row = cfa.fit_measures(fit).iloc[0]
+    assert row["estimator"] == "WLSMV" and row["chi2_scaled"] == pytest.approx(fm["chisq.scaled"])
+    from policestress.polychoric import polychoric
+
+    items = _stress_items(site_models)
+    res = polychoric(data[items], acov=False)
+    np.testing.assert_allclose(res.thresholds["est"], r_ref["site_th"], atol=1e-6)
+    np.testing.assert_allclose(res.rho.to_numpy(), np.array(r_ref["site_cor"]), atol=1e-6)

@@ -48,6 +48,7 @@ import pandas as pd
 from policestress import sem
 from policestress.codebook_models import codebook_models, factor_syntax
 from policestress.sem.fit import ConvergenceError, SEMFit
+from policestress.sem.ordinal import ORDINAL_ESTIMATORS
 from policestress.sem.syntax import parse_syntax
 from policestress.sem.tables import estimate_columns, fit_row
 
@@ -63,6 +64,7 @@ __all__ = [
     "site_models",
     "fit_cfa",
     "fit_models",
+    "ordinal_missing",
     "fit_measures",
     "fit_table",
     "parameter_estimates",
@@ -164,7 +166,10 @@ def fit_cfa(
     name : str
         Model name carried into every table.
     estimator, missing : str
-        ``ML``, ``MLM`` or ``MLR``; ``listwise`` or ``ml`` (FIML).
+        ``ML``, ``MLM`` or ``MLR``; ``listwise`` or ``ml`` (FIML). ``WLSMV`` or ``ULSMV``
+        fit the items as ordered categories (lavaan's ``ordered = TRUE``,
+        :mod:`policestress.sem.ordinal`), with ``listwise`` or ``pairwise`` missing data
+        (``ml`` is read as ``pairwise``: see :func:`ordinal_missing`).
     allow_negative_variances : bool
         Variances unbounded, as lavaan (default). False fits the model with semopy keeping
         its lower bound 0 on variances; :func:`heywood_cases` then reports variances at 0.
@@ -187,11 +192,18 @@ def fit_cfa(
     >>> fit.n, fit.converged
     (301, True)
     """
+    ordinal = estimator.upper() in ORDINAL_ESTIMATORS
+    if ordinal and not allow_negative_variances:
+        raise ValueError(
+            f"CFA model {name!r}: estimator {estimator!r} derives the items' residual "
+            "variances (delta parameterization); bounded variances need an ML estimator"
+        )
     fit = sem.cfa(
         syntax,
         data,
         estimator=estimator,
-        missing=missing,
+        missing=ordinal_missing(missing) if ordinal else missing,
+        ordered=True if ordinal else None,
         name=name,
         backend="engine" if allow_negative_variances else "semopy",
         bounded=not allow_negative_variances,
@@ -203,6 +215,21 @@ def fit_cfa(
             raise ConvergenceError(text)
         warnings.warn(text, stacklevel=2)
     return fit
+
+
+def ordinal_missing(missing: str) -> str:
+    """The missing-data rule of an ordinal (WLSMV / ULSMV) fit for the stage's ``missing``:
+    these estimators have no full-information likelihood, so ``ml`` (the stages' default)
+    becomes ``pairwise`` (lavaan's ``missing = "pairwise"``: each polychoric correlation
+    from the respondents who answered both items); the fit table's ``missing`` column
+    says which rule was used.
+
+    >>> ordinal_missing("ml"), ordinal_missing("listwise")
+    ('pairwise', 'listwise')
+    """
+    if missing not in ("ml", "pairwise", "listwise"):
+        raise ValueError(f"missing must be 'listwise', 'pairwise' or 'ml', got {missing!r}")
+    return "pairwise" if missing == "ml" else missing
 
 
 def fit_models(

@@ -181,11 +181,15 @@ class Cfa:
     chosen_model: str = key("second_order", "the model whose estimates and validity are reported")
     top_modindices: int = key(20, "modification indices listed", ge=0)
     allow_negative_variances: bool = key(True, "report Heywood cases instead of refusing the fit")
-    estimator: Literal["ML", "MLR", "MLM"] = key(
-        "ML", "lavaan estimator: ML, or robust MLR / MLM (Satorra-Bentler)"
+    estimator: Literal["ML", "MLR", "MLM", "WLSMV", "ULSMV"] = key(
+        "ML",
+        "lavaan estimator: ML, robust MLR / MLM (Satorra-Bentler), or WLSMV / ULSMV "
+        "(items as ordered categories: polychoric correlations; CFA and invariance stages)",
     )
-    missing: Literal["listwise", "ml"] = key(
-        "ml", "item nonresponse: `listwise` deletion or full-information `ml`"
+    missing: Literal["listwise", "ml", "pairwise"] = key(
+        "ml",
+        "item nonresponse: `listwise` deletion, full-information `ml`, or `pairwise` "
+        "(WLSMV / ULSMV only; with them `ml` means pairwise, as they have no FIML)",
     )
 
 

@@ -81,6 +81,7 @@ def fit_row(fit: SEMFit, satorra_bentler: bool = False, sb_max_items: int = 80) 
         sb = (math.nan,) * 3
         usable = (
             fit.fitted
+            and fit.estimator in ("ML", "MLM", "MLR")  # not the ordinal WLSMV / ULSMV
             and fit.missing == "listwise"
             and df > 0
             and len(fit.observed) <= sb_max_items
