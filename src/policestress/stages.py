@@ -763,27 +763,8 @@ def run_stage(
     notebook = root / "notebooks" / STAGES[stage].notebook
     log = log or StageLog(stage, 0)
 
-    # What this stage and everything downstream published describes other data or settings.
-    for name in [stage, *downstream(stage)]:
-        removed = remove_outputs(paths, name)
-        if removed and name != stage:
-            log.say(f"removed {removed} outputs of '{name}' (it reads what this stage makes)")
-    # A misspelt or mistyped setting stops the stage here, before any cell runs.
-    check_site_settings(paths)
-    check_recorded_inputs(paths, upstream(stage))
-
-    # jsonschema (imported by papermill through nbformat) compiles rfc3987_syntax's IRI
-    # grammar when it is installed, most of a second of every stage's start-up; nothing
-    # here validates IRIs, and jsonschema skips that format when the import fails.
-    sys.modules.setdefault("rfc3987_syntax", None)
-    import papermill as pm
-
     staging = root / "build" / site / stage
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     executed = staging / "reports" / notebook.name
-    executed.parent.mkdir(parents=True)
-
     env_names = (STAGING_ENV, "POLICESTRESS_ROOT", "MPLBACKEND", "TQDM_DISABLE")
     env_before = {k: os.environ.get(k) for k in env_names}
     os.environ[STAGING_ENV] = str(staging)
@@ -791,43 +772,69 @@ def run_stage(
     os.environ["MPLBACKEND"] = "Agg"
     # Progress bars would store their timings in the executed notebook; the log has progress.
     os.environ["TQDM_DISABLE"] = "1"
-    numbers = lab_numbers(json.loads(notebook.read_text(encoding="utf-8")))
-    log.n_cells = max(numbers.values(), default=0)
-
-    def on_cell_executed(cell, cell_index, execute_reply):
-        if cell_index in numbers:
-            log.cell_done(numbers[cell_index])
+    # The kernel starts first and boots while this process removes stale outputs, checks
+    # the settings and inputs and imports papermill: otherwise most of a stage's start-up.
+    from jupyter_core.utils import run_sync
 
     kernel_log = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
     # A short path: a unix socket's path has at most 107 bytes.
     socket_dir = Path(tempfile.mkdtemp(prefix="policestress-kernel-"))
-    start = time.perf_counter()
+    kernel_manager = _kernel_manager_class(kernel_log, socket_dir)(kernel_name=kernel)
+    run_sync(kernel_manager.start_kernel)(cwd=str(root))
     skipped = ""
     try:
-        pm.execute_notebook(
-            str(notebook),
-            str(executed),
-            parameters={"site": site, **parameters},
-            kernel_name=kernel,
-            cwd=str(root),
-            log_output=False,
-            progress_bar=False,
-            report_mode=False,
-            request_save_on_cell_execute=False,
-            kernel_manager_class=_kernel_manager_class(kernel_log, socket_dir),
-            on_cell_executed=on_cell_executed,
-        )
-    except pm.PapermillExecutionError as error:
-        if error.ename != StageSkipped.__name__:
+        # What this stage and everything downstream published describes other data or settings.
+        for name in [stage, *downstream(stage)]:
+            removed = remove_outputs(paths, name)
+            if removed and name != stage:
+                log.say(f"removed {removed} outputs of '{name}' (it reads what this stage makes)")
+        # A misspelt or mistyped setting stops the stage here, before any cell runs.
+        check_site_settings(paths)
+        check_recorded_inputs(paths, upstream(stage))
+
+        # jsonschema (imported by papermill through nbformat) compiles rfc3987_syntax's IRI
+        # grammar when it is installed, most of a second of every stage's start-up; nothing
+        # here validates IRIs, and jsonschema skips that format when the import fails.
+        sys.modules.setdefault("rfc3987_syntax", None)
+        import papermill as pm
+
+        shutil.rmtree(staging, ignore_errors=True)
+        executed.parent.mkdir(parents=True)
+        numbers = lab_numbers(json.loads(notebook.read_text(encoding="utf-8")))
+        log.n_cells = max(numbers.values(), default=0)
+
+        def on_cell_executed(cell, cell_index, execute_reply):
+            if cell_index in numbers:
+                log.cell_done(numbers[cell_index])
+
+        start = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(notebook),
+                str(executed),
+                parameters={"site": site, **parameters},
+                kernel_name=kernel,
+                cwd=str(root),
+                log_output=False,
+                progress_bar=False,
+                report_mode=False,
+                request_save_on_cell_execute=False,
+                km=kernel_manager,
+                on_cell_executed=on_cell_executed,
+            )
+        except pm.PapermillExecutionError as error:
+            if error.ename != StageSkipped.__name__:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
+            skipped = error.evalue
+            _tidy_skipped_notebook(executed)
+            log.say(f"skipped: {skipped}")
+        except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        skipped = error.evalue
-        _tidy_skipped_notebook(executed)
-        log.say(f"skipped: {skipped}")
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     finally:
+        # Every output of the kernel is in by now: no graceful shutdown to wait for.
+        run_sync(kernel_manager.shutdown_kernel)(now=True)
         for key, value in env_before.items():
             if value is None:
                 os.environ.pop(key, None)
