@@ -13,6 +13,7 @@ from rcheck import requires_r, run_r
 from scipy import integrate, stats
 
 from policestress.polychoric import bvn_cdf, polychoric, polyserial, thresholds
+from policestress.reliability import ordinal_alpha, ordinal_omega, reliability_table
 
 CUTS = [[-1.0, 0.0, 1.0], [-0.5, 0.3, 1.2], [-1.5, 0.0, 0.5], [-1.0, 0.0, 1.0], [-0.8, 0.2]]
 LOADINGS = [0.7, 0.6, 0.8, 0.7, 0.5]
@@ -50,7 +51,7 @@ ITEMS = [f"x{k}" for k in range(1, 6)]
 PSYCH_TOL = 5e-5
 
 R_CODE = """
-suppressPackageStartupMessages({library(lavaan); library(psych)})
+suppressPackageStartupMessages({library(lavaan); library(psych); library(semTools)})
 d <- data[["d"]]
 items <- paste0("x", 1:5)
 lav <- function(x, missing) {
@@ -71,7 +72,11 @@ result <- list(
   binary = lav(d[, c("b1", "b2")], "listwise"),
   psych_rho = unname(pc$rho), psych_tau = unname(pc$tau),
   psych_b_rho = unname(pb$rho),
-  polyserial = ps[1, 2]
+  polyserial = ps[1, 2],
+  # ordinal alpha (Zumbo et al.: psych::alpha on the polychoric matrix) and omega (semTools)
+  ordinal_alpha = psych::alpha(pc$rho, warnings = FALSE)$total$raw_alpha,
+  ordinal_omega = unname(compRelSEM(cfa("f =~ x1 + x2 + x3 + x4", complete[, 1:4],
+                                        ordered = TRUE, std.lv = TRUE)))
 )
 """
 
@@ -152,6 +157,20 @@ def test_polyserial_matches_lavcor(data, r_ref):
     res = polyserial(data, "score", "x2")
     assert res.loc[0, "rho"] == pytest.approx(r_ref["polyserial"], abs=1e-6)
     assert res.loc[0, "n"] == int(data["x2"].notna().sum())
+
+
+@requires_r
+@pytest.mark.r
+def test_ordinal_alpha_and_omega_match_psych_and_semtools(data, r_ref):
+    items = data[ITEMS].dropna()[ITEMS[:4]]  # the rows R used: complete on x1-x5
+    # psych's polychoric sits ~2e-5 from the maximum (PSYCH_TOL), alpha moves less
+    assert ordinal_alpha(items) == pytest.approx(r_ref["ordinal_alpha"], abs=1e-4)
+    assert ordinal_omega(items)["omega"] == pytest.approx(r_ref["ordinal_omega"], abs=1e-6)
+    table = reliability_table(data, {"x": ITEMS[:4]}, ordinal=True)  # complete on x1-x4
+    own = data[ITEMS[:4]].dropna()
+    assert table.loc[0, "ordinal_omega"] == pytest.approx(ordinal_omega(own)["omega"])
+    assert table.loc[0, "ordinal_alpha"] == pytest.approx(ordinal_alpha(own))
+    assert table.loc[0, "omega"] < table.loc[0, "ordinal_omega"]  # ML on 4-point items: lower
 
 
 def test_estimates_recover_simulated_thresholds():

@@ -87,14 +87,18 @@ def bvn_cdf(h, k, r) -> np.ndarray:
 
     >>> round(float(bvn_cdf(0.0, 0.0, 0.5)), 12)  # 1/4 + asin(0.5) / (2 pi)
     0.333333333333
+    >>> round(float(bvn_cdf(0.3, -0.2, 1.0)), 6)  # r = 1: Phi(min(h, k)) = Phi(-0.2)
+    0.42074
     """
     h, k, r = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (h, k, r)))
     h = np.clip(h, -_BIG, _BIG)
     k = np.clip(k, -_BIG, _BIG)
-    out = np.array(_Phi(h) * _Phi(k), dtype=float, ndmin=1).reshape(
-        h.shape
-    )  # exact where a limit is infinite or r = 0
-    inner = (np.abs(h) < _BIG) & (np.abs(k) < _BIG) & (r != 0)
+    # exact where a limit is infinite or r = 0; r = +-1: the degenerate distributions
+    out = np.array(_Phi(h) * _Phi(k), dtype=float, ndmin=1).reshape(h.shape)
+    one, minus = r >= 1.0, r <= -1.0
+    out[one] = _Phi(np.minimum(h, k)[one])
+    out[minus] = np.maximum(_Phi(h[minus]) + _Phi(k[minus]) - 1.0, 0.0)
+    inner = (np.abs(h) < _BIG) & (np.abs(k) < _BIG) & (r != 0) & ~one & ~minus
     hh, kk, a = h[inner], k[inner], np.arcsin(r[inner])
     total = np.zeros(a.shape)
     lo = np.zeros(a.shape)

@@ -33,6 +33,17 @@ Omega total
     lavaan's default tolerance leaves its omega up to ~1e-5 from the optimum. For a
     multidimensional item set (a domain of several constructs) the one-factor omega is a
     lower bound, since the model ignores the constructs' specific variance.
+Ordinal alpha (``reliability_table(..., ordinal=True)``)
+    Zumbo, Gadermann & Zeisser (2007): alpha of the polychoric correlation matrix ``R`` of
+    the items, ``k / (k - 1) * (1 - k / sum(R))`` (``psych::alpha(polychoric(x)$rho)``);
+    complete cases of the scale, polychorics as lavaan (:mod:`policestress.polychoric`).
+Ordinal omega
+    Green & Yang (2009) from a one-factor categorical CFA (WLSMV, factor variance 1), as
+    ``semTools::compRelSEM(cfa(model, ordered = TRUE, std.lv = TRUE))`` with its default
+    ``ord.scale = TRUE``: the share of the variance of the sum of the *observed* ordinal
+    scores due to the factor, ``sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; l_j l_j') -
+    P_j P_j'] / sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; r_jj') - P_j P_j']`` with ``P_j =
+    sum_c Phi(t_jc)``, the model thresholds ``t`` and the polychoric correlations ``r``.
 Corrected item-total correlation and alpha if item deleted
     ``psych::alpha()$item.stats$r.drop`` (the item against the sum of the other items) and
     ``psych::alpha()$alpha.drop$raw_alpha``.
@@ -145,26 +156,37 @@ def cronbach_alpha(items: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
 
 
 def item_reliability(items: pd.DataFrame) -> pd.DataFrame:
-    """Corrected item-total correlation and alpha if item deleted (complete cases).
+    """Ordinal alpha (``reliability_table(..., ordinal=True)``)
+        Zumbo, Gadermann & Zeisser (2007): alpha of the polychoric correlation matrix ``R`` of
+        the items, ``k / (k - 1) * (1 - k / sum(R))`` (``psych::alpha(polychoric(x)$rho)``);
+        complete cases of the scale, polychorics as lavaan (:mod:`policestress.polychoric`).
+    Ordinal omega
+        Green & Yang (2009) from a one-factor categorical CFA (WLSMV, factor variance 1), as
+        ``semTools::compRelSEM(cfa(model, ordered = TRUE, std.lv = TRUE))`` with its default
+        ``ord.scale = TRUE``: the share of the variance of the sum of the *observed* ordinal
+        scores due to the factor, ``sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; l_j l_j') -
+        P_j P_j'] / sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; r_jj') - P_j P_j']`` with ``P_j =
+        sum_c Phi(t_jc)``, the model thresholds ``t`` and the polychoric correlations ``r``.
+    Corrected item-total correlation and alpha if item deleted (complete cases).
 
-    Parameters
-    ----------
-    items : DataFrame
-        The items of one scale.
+        Parameters
+        ----------
+        items : DataFrame
+            The items of one scale.
 
-    Returns
-    -------
-    DataFrame
-        ``item, r_drop, alpha_if_deleted`` (psych::alpha's ``r.drop`` and
-        ``alpha.drop$raw_alpha``). For a two-item scale alpha-if-deleted is missing (one item
-        has no alpha; psych reports a different quantity there).
+        Returns
+        -------
+        DataFrame
+            ``item, r_drop, alpha_if_deleted`` (psych::alpha's ``r.drop`` and
+            ``alpha.drop$raw_alpha``). For a two-item scale alpha-if-deleted is missing (one item
+            has no alpha; psych reports a different quantity there).
 
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> x = pd.DataFrame({"a": [1, 2, 3, 4, 5, 2], "b": [2, 2, 3, 5, 4, 1], "c": [1, 3, 3, 4, 5, 2]})
-    >>> item_reliability(x)["item"].tolist()
-    ['a', 'b', 'c']
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> x = pd.DataFrame({"a": [1, 2, 3, 4, 5, 2], "b": [2, 2, 3, 5, 4, 1], "c": [1, 3, 3, 4, 5, 2]})
+        >>> item_reliability(x)["item"].tolist()
+        ['a', 'b', 'c']
     """
     cov = np.cov(items.dropna().to_numpy(float), rowvar=False)
     k = cov.shape[0]
@@ -241,11 +263,80 @@ def omega_total(items: pd.DataFrame) -> dict:
     return {"omega": float(omega), "loadings": loadings, "note": note}
 
 
+def ordinal_alpha(items: pd.DataFrame) -> float:
+    """Ordinal alpha (Zumbo et al. 2007): alpha of the items' polychoric correlations.
+
+    Complete cases of the items; NaN for fewer than two items.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.normal(size=400)
+    >>> x = pd.DataFrame({f"x{i}": np.digitize(f + rng.normal(size=400), [-1, 0, 1])
+    ...                   for i in range(4)})
+    >>> bool(ordinal_alpha(x) > cronbach_alpha(x)["alpha"].iloc[0])
+    True
+    """
+    from policestress.polychoric import polychoric
+
+    complete = items.dropna()
+    k = complete.shape[1]
+    if k < 2:
+        return float("nan")
+    rho = polychoric(complete, acov=False).rho.to_numpy()
+    return float(k / (k - 1) * (1.0 - k / rho.sum()))
+
+
+def ordinal_omega(items: pd.DataFrame) -> dict:
+    """Ordinal omega (Green & Yang 2009) from a one-factor WLSMV CFA on the complete cases,
+    as ``semTools::compRelSEM`` on ``lavaan::cfa(..., ordered = TRUE, std.lv = TRUE)``.
+
+    Returns ``{"omega": float, "note": str}``; NaN with the reason for fewer than three
+    items or a model that did not converge.
+
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> f = rng.normal(size=400)
+    >>> x = pd.DataFrame({f"x{i}": np.digitize(f + rng.normal(size=400), [-1, 0, 1])
+    ...                   for i in range(4)})
+    >>> round(ordinal_omega(x)["omega"], 2)
+    0.77
+    """
+    from policestress import sem
+    from policestress.polychoric import bvn_cdf
+
+    complete = items.dropna()
+    k = complete.shape[1]
+    if k < 3:
+        return {"omega": np.nan, "note": "ordinal omega needs >= 3 items"}
+    names = [f"x{j}" for j in range(k)]
+    frame = pd.DataFrame(complete.to_numpy(float), columns=names)
+    with threadpool_limits(limits=1, user_api="blas"):
+        fit = sem.cfa("f =~ " + " + ".join(names), frame, ordered=True, std_lv=True,
+                      estimator="WLSMV")  # fmt: skip
+    if not (fit.fitted and fit.converged):
+        return {"omega": np.nan, "note": f"one-factor WLSMV model: {fit.message}"}
+    lam = fit.matrices(0).lam[:, 0]
+    true = np.outer(lam, lam)
+    total = fit.sample_cov
+    est = fit.parameter_estimates()
+    cuts = [est.loc[(est["op"] == "|") & (est["lhs"] == x), "est"].to_numpy() for x in names]
+    p = [stats.norm.cdf(t).sum() for t in cuts]
+    num = den = 0.0
+    for j in range(k):
+        for i in range(k):
+            h, kk = np.meshgrid(cuts[j], cuts[i], indexing="ij")
+            num += bvn_cdf(h, kk, true[j, i]).sum() - p[j] * p[i]
+            den += bvn_cdf(h, kk, total[j, i]).sum() - p[j] * p[i]
+    note = "Heywood case (residual variance <= 0)" if fit.warnings else ""
+    return {"omega": float(num / den), "note": note}
+
+
 def reliability_table(
     data: pd.DataFrame,
     scales: dict[str, list[str]],
     threshold: float = DEFAULT_THRESHOLD,
     ci: float = 0.95,
+    ordinal: bool = False,
 ) -> pd.DataFrame:
     """Alpha with its CI and omega total for each scale, flagged below ``threshold``.
 
@@ -260,6 +351,9 @@ def reliability_table(
         ``omega_below_threshold`` flag values under it.
     ci : float
         Confidence level of the alpha interval (Feldt).
+    ordinal : bool
+        Add ``ordinal_alpha`` and ``ordinal_omega`` (items as ordered categories: see the
+        module docstring) after the ML columns.
 
     Returns
     -------
@@ -297,6 +391,12 @@ def reliability_table(
             omega = omega_total(items)
             row["omega"] = omega["omega"]
             row["note"] = omega["note"]
+            if ordinal:
+                row["ordinal_alpha"] = ordinal_alpha(items)
+                ordinal_om = ordinal_omega(items)
+                row["ordinal_omega"] = ordinal_om["omega"]
+                if ordinal_om["note"]:
+                    row["note"] = "; ".join(x for x in (row["note"], ordinal_om["note"]) if x)
         rows.append(row)
     table = pd.DataFrame(rows)
     table["n_items"] = table["n_items"].astype(int)
@@ -306,4 +406,9 @@ def reliability_table(
         flag = (table[coef] < threshold).astype("boolean")
         table[f"{coef}_below_threshold"] = flag.mask(table[coef].isna())
     table["threshold"] = threshold
+    if ordinal:
+        for col in ("ordinal_alpha", "ordinal_omega"):
+            if col not in table:
+                table[col] = np.nan
+        return table[[*RELIABILITY_COLUMNS, "ordinal_alpha", "ordinal_omega"]]
     return table[RELIABILITY_COLUMNS]
