@@ -65,7 +65,7 @@ def data_missing(data):
 
 
 R_CODE = """
-suppressPackageStartupMessages(library(lavaan))
+suppressPackageStartupMessages({library(lavaan); library(psych)})
 d <- data[["d"]]; dm <- data[["dm"]]
 model <- "f1 =~ x1 + x2 + x3; f2 =~ x4 + x5 + x6"
 items <- paste0("x", 1:6)
@@ -87,9 +87,17 @@ fits <- list(
   metric = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
                group.equal = c("thresholds", "loadings")),
   scalar = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
-               group.equal = c("thresholds", "loadings", "intercepts"))
+               group.equal = c("thresholds", "loadings", "intercepts")),
+  loadings_only = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
+                      group.equal = "loadings")
 )
 result <- lapply(fits, out)
+# ordinal EFA: psych::fa and fa.parallel on polychoric correlations
+efa_poly <- fa(d[, items], nfactors = 2, cor = "poly", fm = "minres", rotate = "oblimin")
+result$fa_loadings <- unname(unclass(efa_poly$loadings))
+result$fa_phi <- unname(efa_poly$Phi)
+pa_poly <- fa.parallel(d[, items], cor = "poly", n.iter = 2, plot = FALSE)
+result$pa_pc_values <- pa_poly$pc.values
 # the default (simulated) site: the ERI model and the stress-source items' polychorics
 site <- data[["site"]]
 eri <- cfa(ERI_MODEL, site, ordered = TRUE, estimator = "WLSMV", missing = "pairwise")
@@ -112,6 +120,7 @@ FITS = {
     "scalar": dict(
         estimator="WLSMV", group="g", group_equal=["thresholds", "loadings", "intercepts"]
     ),
+    "loadings_only": dict(estimator="WLSMV", group="g", group_equal=["loadings"]),
 }
 
 
@@ -217,3 +226,44 @@ def test_default_site_eri_model_and_stress_items_against_lavaan(
     res = polychoric(data[items], acov=False)
     np.testing.assert_allclose(res.thresholds["est"], r_ref["site_th"], atol=1e-6)
     np.testing.assert_allclose(res.rho.to_numpy(), np.array(r_ref["site_cor"]), atol=1e-6)
+
+
+@requires_r
+@pytest.mark.r
+def test_ordinal_efa_matches_psych_fa_cor_poly(data, r_ref):
+    """psych::fa(cor = "poly") loadings within 1e-4 (psych's own polychorics sit ~2e-5 from
+    the maximum, see tests/test_polychoric.py), and fa.parallel's observed eigenvalues."""
+    from policestress import efa
+
+    res = efa.efa(data[ITEMS], 2, cor="poly")
+    ref = np.array(r_ref["fa_loadings"])
+    ours = res.loadings.to_numpy()
+    # factor order and sign as psych's (both order by variance accounted for)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    np.testing.assert_allclose(res.phi.to_numpy(), np.array(r_ref["fa_phi"]), atol=1e-4)
+    pa = efa.parallel_analysis(data[ITEMS], n_iter=20, seed=1, cor="poly")
+    np.testing.assert_allclose(pa.table["component_observed"], r_ref["pa_pc_values"], atol=1e-4)
+
+
+@requires_r
+@pytest.mark.r
+def test_invariance_stage_steps_with_wlsmv(data, r_ref):
+    """The invariance stage's steps with WLSMV: configural, metric (loadings), scalar
+    (loadings and thresholds: the intercepts are fixed at 0), as lavaan fits them."""
+    from policestress import invariance as inv
+
+    groups = list(dict.fromkeys(data["g"]))  # lavaan's order of appearance
+    fits = inv.fit_invariance_models(
+        data, MODEL, "g", steps=("configural", "metric", "scalar"), groups=groups,
+        estimator="WLSMV", missing="ml",
+    )  # fmt: skip
+    table = inv.invariance_table(fits)
+    for step, key in (("configural", "configural"), ("metric", "loadings_only"),
+                      ("scalar", "metric")):  # fmt: skip
+        row = table.set_index("step").loc[step]
+        assert row["chi2_scaled"] == pytest.approx(r_ref[key]["fm"]["chisq.scaled"], rel=1e-6)
+        assert row["df"] == r_ref[key]["fm"]["df"]
+        assert row["missing"] == "pairwise"
+    assert table["delta_test"].iloc[1].startswith("not computed")
+    with pytest.raises(ValueError, match="strict step"):
+        inv.fit_invariance_models(data, MODEL, "g", steps=("strict",), estimator="WLSMV")

@@ -84,11 +84,37 @@ def complete_cases(data: pd.DataFrame, items: list[str] | None = None) -> pd.Dat
     return kept
 
 
-def _correlation(data: pd.DataFrame) -> np.ndarray:
+CORRELATIONS = ("pearson", "poly")
+
+
+def _correlation(data: pd.DataFrame, cor: str = "pearson") -> np.ndarray:
+    """Pearson correlations, or (``cor="poly"``) polychoric ones, as psych's ``cor="poly"``:
+    :func:`policestress.polychoric.polychoric` (two-step ML; equal to psych's default global
+    thresholds), smoothed as psych's ``cor.smooth`` if not positive definite (warned)."""
+    if cor not in CORRELATIONS:
+        raise ValueError(f"cor must be one of {CORRELATIONS}, not {cor!r}")
     values = np.asarray(data, dtype=float)
     if np.isnan(values).any():
         raise ValueError("data has missing values: pass complete_cases(data, items) first")
-    return np.corrcoef(values, rowvar=False)
+    if cor == "pearson":
+        return np.corrcoef(values, rowvar=False)
+    from policestress.polychoric import polychoric
+
+    rho = polychoric(pd.DataFrame(values), acov=False).rho.to_numpy()
+    vals, vecs = np.linalg.eigh(rho)
+    if vals.min() <= 1e-12:
+        warnings.warn(
+            f"polychoric matrix not positive definite (smallest eigenvalue {vals.min():.3g}): "
+            "smoothed as psych's cor.smooth",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        vals = np.where(vals < 1e-12, 100 * 1e-12, vals)
+        vals = vals * len(vals) / vals.sum()
+        rho = (vecs * vals) @ vecs.T
+        d = np.sqrt(np.diag(rho))
+        rho = rho / np.outer(d, d)
+    return rho
 
 
 def smc(corr: np.ndarray) -> np.ndarray:
@@ -302,6 +328,7 @@ def parallel_analysis(
     factor_eigen: str = "smc",
     batch_size: int = 250,
     progress: bool = False,
+    cor: str = "pearson",
 ) -> ParallelAnalysis:
     """Horn's parallel analysis for principal components and common factors.
 
@@ -332,6 +359,11 @@ def parallel_analysis(
         Random matrices drawn per batch (bounds memory at ``batch_size * p * p`` floats).
     progress : bool
         Show a tqdm progress bar over batches.
+    cor : {"pearson", "poly"}
+        Observed eigenvalues from Pearson or polychoric correlations (psych's
+        ``fa.parallel(cor = "poly")``). The random benchmark is always the normal-data one
+        (psych's ``sim = TRUE``): psych's polychoric variant instead resamples the data, at
+        one polychoric matrix per random set, too slow for 1000 sets.
 
     Returns
     -------
@@ -351,7 +383,7 @@ def parallel_analysis(
         raise ValueError(f"factor_eigen must be 'smc' or 'fa', not {factor_eigen!r}")
     if not 0 < percentile < 100:
         raise ValueError("percentile must lie strictly between 0 and 100")
-    corr = _correlation(data)
+    corr = _correlation(data, cor)
     n_obs, n_items = np.asarray(data).shape
     rng = np.random.default_rng(seed)
     reduced_eigen = _reduced_smc_eigenvalues if factor_eigen == "smc" else None
@@ -755,6 +787,7 @@ def efa(
     pa_min_err: float = 0.001,
     pa_max_iter: int = 50,
     rotation_max_iter: int = 1000,
+    cor: str = "pearson",
 ) -> EFAResult:
     """Exploratory factor analysis as ``psych::fa(data, n_factors, rotate=, fm=)``.
 
@@ -774,6 +807,9 @@ def efa(
         GPArotation's ``maxit`` for oblimin. A rotation that has not converged by then is
         kept, as psych keeps it: a RuntimeWarning is issued and ``rotation_converged`` is
         False (the stage reports the solution with the warning and a flag).
+    cor : {"pearson", "poly"}
+        Factor the Pearson or the polychoric correlations (``psych::fa(cor = "poly")``, for
+        items that are few ordered categories).
 
     Returns
     -------
@@ -801,7 +837,7 @@ def efa(
         raise ValueError(f"extraction must be one of {EXTRACTIONS}, not {extraction!r}")
     if rotation not in ROTATIONS:
         raise ValueError(f"rotation must be one of {ROTATIONS}, not {rotation!r}")
-    corr = _correlation(data)
+    corr = _correlation(data, cor)
     n_obs, n_items = np.asarray(data).shape
     if not 1 <= n_factors < n_items:
         raise ValueError(f"n_factors must be between 1 and {n_items - 1}, not {n_factors}")

@@ -44,8 +44,10 @@ import pandas as pd
 from scipy import stats
 
 from policestress import fitstats, sem
+from policestress.cfa import ordinal_missing
 from policestress.codebook_models import default_model, domain_score_model
 from policestress.sem.fit import SEMFit
+from policestress.sem.ordinal import ORDINAL_ESTIMATORS
 from policestress.sem.robust import scaled_difference_test
 from policestress.sem.syntax import parameter_name, parse
 from policestress.sem.tables import estimate_columns, fit_row
@@ -313,6 +315,10 @@ def fit_multigroup_cfa(
     """
     mm = parse_model(model)
     obs = mm.observed
+    ordinal = estimator.upper() in ORDINAL_ESTIMATORS
+    if ordinal:
+        missing = ordinal_missing(missing)
+        group_equal = ordinal_group_equal(group_equal)
     frame, groups = _complete_cases(data, obs, group, groups, listwise=missing == "listwise")
     for value in groups:
         n_g = int((frame[group] == value).sum())
@@ -326,6 +332,7 @@ def fit_multigroup_cfa(
         frame,
         estimator=estimator,
         missing=missing,
+        ordered=True if ordinal else None,
         group=group,
         group_equal=tuple(group_equal),
         group_partial=tuple(group_partial),
@@ -380,6 +387,27 @@ def fit_multigroup_cfa(
 
 
 # --------------------------------------------------------------------------- invariance
+
+
+def ordinal_group_equal(group_equal: Sequence[str]) -> tuple[str, ...]:
+    """``group_equal`` of an invariance step for ordered items (WLSMV / ULSMV, lavaan's delta
+    parameterization): the items' intercepts are fixed at 0, so holding ``intercepts`` equal
+    (the scalar step) means holding the **thresholds** equal (scaling factors and latent
+    means then free in groups 2..G); residual variances are not parameters, so the strict
+    step (``residuals``) is refused.
+
+    >>> ordinal_group_equal(("loadings", "intercepts"))
+    ('loadings', 'intercepts', 'thresholds')
+    """
+    out = tuple(group_equal)
+    if "residuals" in out:
+        raise ValueError(
+            "the strict step (equal residual variances) has no meaning for ordered items under "
+            "the delta parameterization (WLSMV / ULSMV): leave 'strict' out of invariance.steps"
+        )
+    if "intercepts" in out and "thresholds" not in out:
+        out = (*out, "thresholds")
+    return out
 
 
 def _step_constraints(steps: Sequence[str]) -> dict[str, tuple[str, ...]]:
@@ -526,7 +554,11 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
             cmp["compared_with"] = cmp["delta_test"] = ""
         else:
             prev_step, pfm = previous
-            if robust:
+            if fm["estimator"] in ORDINAL_ESTIMATORS:
+                # lavaan's lavTestLRT for WLSMV (method "satorra.2000") is not implemented
+                # here; Satorra-Bentler 2001 does not apply to the scaled-shifted test
+                delta = ("not computed (WLSMV: satorra.2000)", np.nan, fm["df"] - pfm["df"], np.nan)
+            elif robust:
                 sb = scaled_difference_test(
                     fm["chi2"], int(fm["df"]), fm["scaling_factor"],
                     pfm["chi2"], int(pfm["df"]), pfm["scaling_factor"],

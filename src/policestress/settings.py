@@ -163,6 +163,11 @@ class Efa:
     factor_eigen: Literal["smc", "pca"] = key(
         "smc", "eigenvalues compared in parallel analysis: reduced (smc) or PCA"
     )
+    cor: Literal["pearson", "poly"] = key(
+        "pearson",
+        "correlations factored and used in parallel analysis: `pearson`, or `poly` "
+        "(polychoric, as psych's `cor = poly`: items with few ordered categories)",
+    )
     flags: EfaFlags = section(EfaFlags, "thresholds of the item flags")
     spss_n_components: int | None = key(
         None, "components of the SPSS-style PCA tables (default: the EFA's count)", ge=1

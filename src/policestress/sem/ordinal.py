@@ -213,6 +213,7 @@ def _ordinal_table(base: pd.DataFrame, ordered: list[str], group_equal, group_pa
     table = table.drop(columns=["key"])
     table["id"] = np.arange(1, len(table) + 1)
     table["plabel"] = [f".p{i}." for i in table["id"]]
+    table["name"] = table["lhs"] + table["op"] + table["rhs"]
     table["_row"] = np.arange(len(table))
     table.attrs = dict(base.attrs)
     table.attrs["meanstructure"] = True
@@ -390,7 +391,7 @@ def fit_ordinal(
         name=name,
         model_type=model_type,
         parsed=parsed,
-        partable=table.drop(columns=["_row", "pclass", "name"], errors="ignore"),
+        partable=table.drop(columns=["_row"]),
         estimator=estimator,
         missing=missing,
         group=group,
