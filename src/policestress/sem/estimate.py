@@ -20,7 +20,13 @@ from scipy import linalg, optimize
 
 from policestress.sem.model import Representation, vech_indices
 
-__all__ = ["Moments", "MLObjective", "fisher_scoring"]
+__all__ = [
+    "Moments",
+    "MLObjective",
+    "constrained_scoring",
+    "fisher_scoring",
+    "observed_information",
+]
 
 
 @dataclass
@@ -150,6 +156,99 @@ def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: floa
         theta, ok, more = _newton(objective, theta, max_iter=min(20, max_iter))
         iterations += more
     return theta, ok, iterations, "" if ok else "no descent along the scoring direction"
+
+
+def constrained_scoring(
+    objective, theta0: np.ndarray, equality, inequality, max_iter: int = 500, tol: float = 1e-10
+):
+    """Minimise ``objective`` subject to ``equality(theta) = 0`` and ``inequality(theta) >= 0``.
+
+    Sequential quadratic programming with the scoring matrix as the Hessian (Newton-KKT
+    steps: ``[[H, J'], [J, 0]] [d; lambda] = [-g; -h]``, halved until an L1 merit function
+    falls) and an active set for the inequalities: a violated one joins the equalities, an
+    active one whose multiplier says it pulls the wrong way is released. Linear equality
+    constraints are met exactly after the first full step, so this is Fisher scoring in
+    the reduced space, as lavaan's ``eq.constraints.K``; nonlinear and inequality
+    constraints go to the exact optimum that lavaan's ``nlminb.constr`` approaches.
+
+    Returns (theta, converged, iterations, message, active): ``active`` marks the
+    inequalities that hold with equality at the solution.
+    """
+    theta = np.array(theta0, dtype=float)
+    n_ineq = np.atleast_1d(inequality(theta)).size
+    active = np.atleast_1d(inequality(theta)) < 0 if n_ineq else np.zeros(0, dtype=bool)
+    iterations = 0
+    for _ in range(2 * n_ineq + 2):
+        theta, ok, its, lam, message = _sqp(
+            objective, theta, equality, inequality, active, max_iter, tol
+        )
+        iterations += its
+        if not ok or not n_ineq:
+            return theta, ok, iterations, message, active
+        slack = np.atleast_1d(inequality(theta))
+        n_eq = lam.size - int(active.sum())
+        lam_ineq = np.zeros(n_ineq)
+        lam_ineq[active] = lam[n_eq:]
+        violated = ~active & (slack < -1e-9)
+        pulling = active & (lam_ineq > 1e-10)  # min F s.t. c >= 0 needs lambda <= 0 here
+        if violated.any():
+            active = active | violated
+        elif pulling.any():
+            active = active.copy()
+            active[int(np.argmax(np.where(pulling, lam_ineq, -np.inf)))] = False
+        else:
+            return theta, True, iterations, "", active
+    return theta, False, iterations, "the active set of the inequality constraints cycles", active
+
+
+def _sqp(objective, theta, equality, inequality, active, max_iter, tol):
+    from policestress.sem.constraints import jacobian
+
+    def cons(t):
+        return np.concatenate(
+            [np.atleast_1d(equality(t)), np.atleast_1d(inequality(t))[active]]
+        ).astype(float)
+
+    q = theta.size
+    rho = 1.0
+    lam = np.zeros(cons(theta).size)
+    eps = np.finfo(float).eps
+    for iterations in range(1, max_iter + 1):
+        try:
+            f, grad, hess = objective.value_gradient_information(theta)
+        except np.linalg.LinAlgError:
+            return theta, False, iterations, lam, "model-implied covariance not positive definite"
+        h = cons(theta)
+        jac = jacobian(cons, theta) if h.size else np.zeros((0, q))
+        kkt = np.block([[hess, jac.T], [jac, np.zeros((h.size, h.size))]])
+        rhs = -np.concatenate([grad, h])
+        try:
+            sol = np.linalg.solve(kkt, rhs)
+        except np.linalg.LinAlgError:  # redundant constraints: the least-squares solution
+            sol = np.linalg.lstsq(kkt, rhs, rcond=None)[0]
+        d, lam = sol[:q], sol[q:]
+        rho = max(rho, 2.0 * float(np.abs(lam).max(initial=0.0)) + 1.0)
+
+        def merit(t, rho=rho):
+            value = objective.value(t)
+            return value + rho * float(np.abs(cons(t)).sum()) if np.isfinite(value) else np.inf
+
+        m0 = f + rho * float(np.abs(h).sum())
+        slope = float(grad @ d) - rho * float(np.abs(h).sum())
+        slack = 64 * eps * max(1.0, abs(m0))
+        t = 1.0
+        while merit(theta + t * d) > m0 + 1e-4 * t * min(slope, 0.0) + slack:
+            t /= 2.0
+            if t < 1e-10:
+                # rounding stops the line search: converged if the step is below the
+                # printed digits and the constraints hold
+                done = np.max(np.abs(d)) < 1e-6 and np.max(np.abs(h), initial=0.0) < 1e-8
+                return theta, done, iterations, lam, "" if done else "no descent (constraints)"
+        theta = theta + t * d
+        if np.max(np.abs(t * d)) < tol:
+            ok = np.max(np.abs(cons(theta)), initial=0.0) < 1e-8
+            return theta, ok, iterations, lam, "" if ok else "constraints not met"
+    return theta, False, max_iter, lam, "iteration limit under constraints"
 
 
 def _newton(objective, theta, max_iter: int = 20, tol: float = 1e-6):

@@ -11,7 +11,6 @@ Examples
 
 from __future__ import annotations
 
-import ast
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,10 +22,12 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from policestress import fitstats
+from policestress.sem.constraints import ModelConstraints, constrained_inverse, jacobian, null_space
 from policestress.sem.estimate import (
     FIMLObjective,
     MLObjective,
     Moments,
+    constrained_scoring,
     fisher_scoring,
     observed_information,
 )
@@ -49,34 +50,6 @@ class ConvergenceError(RuntimeError):
 # ----------------------------------------------------------------------------- helpers
 
 
-def _safe_expression(expr: str, names: set[str]) -> str:
-    """A defined-parameter expression as Python, refusing anything but arithmetic."""
-    text = expr.replace("^", "**")
-    tree = ast.parse(text, mode="eval")
-    allowed_calls = {"exp", "log", "sqrt", "abs", "sin", "cos", "tan"}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in allowed_calls):
-                raise ValueError(f"defined parameter {expr!r}: only {sorted(allowed_calls)}")
-        elif isinstance(node, ast.Name):
-            if node.id not in names and node.id not in allowed_calls:
-                raise ValueError(f"defined parameter {expr!r} names unknown label {node.id!r}")
-        elif not isinstance(
-            node,
-            (
-                ast.Expression,
-                ast.BinOp,
-                ast.UnaryOp,
-                ast.Constant,
-                ast.Load,
-                ast.operator,
-                ast.unaryop,
-            ),
-        ):
-            raise ValueError(f"cannot read defined parameter expression {expr!r}")
-    return text
-
-
 def _collinear_items(s: np.ndarray, names: list[str], tol: float = 1e-8) -> list[str]:
     """Items of the smallest eigenvector(s) of a not positive definite covariance matrix."""
     vals, vecs = np.linalg.eigh(s)
@@ -95,19 +68,6 @@ def _masked_sqrt(v: np.ndarray) -> np.ndarray:
     ok = v >= 0
     out[ok] = np.sqrt(v[ok])
     return out
-
-
-def _jacobian(fun, theta: np.ndarray) -> np.ndarray:
-    """Central-difference Jacobian (lavaan uses a numerical Jacobian for the delta method)."""
-    base = np.asarray(fun(theta), dtype=float)
-    jac = np.zeros((base.size, theta.size))
-    for k in range(theta.size):
-        h = 1e-6 * max(1.0, abs(theta[k]))
-        up, down = theta.copy(), theta.copy()
-        up[k] += h
-        down[k] -= h
-        jac[:, k] = (np.asarray(fun(up)) - np.asarray(fun(down))) / (2 * h)
-    return jac
 
 
 # ----------------------------------------------------------------------------- result
@@ -154,6 +114,8 @@ class SEMFit:
     syntax: str = ""
     patterns: list = field(default_factory=list, repr=False)  # FIML: missing-data patterns
     h1: list = field(default_factory=list, repr=False)  # FIML: EM estimates of the H1 model
+    constraints: ModelConstraints | None = None  # ==, <, >, := of the syntax
+    active: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # at bound
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     # -- basic quantities ---------------------------------------------------------------
@@ -163,13 +125,55 @@ class SEMFit:
         return int(sum(self.n_by_group))
 
     @property
-    def npar(self) -> int:
+    def n_free(self) -> int:
+        """Length of the free parameter vector (``theta``)."""
         return int(self.partable["free"].max()) if self.rep is not None else 0
+
+    @property
+    def npar(self) -> int:
+        """lavaan's ``npar``: free parameters less the rank of the Jacobian of the equality
+        constraints (``lav_utils_get_npar``); inequality constraints do not count."""
+        if self.rep is None:
+            return 0
+        if not (self.constraints and self.constraints.equalities):
+            return self.n_free
+        theta = self.theta if self.fitted else self._start()
+        return self.n_free - null_space(self._constraint_jacobian(theta, active_only=False))[1]
+
+    def _start(self) -> np.ndarray:
+        return np.zeros(self.n_free)
+
+    def _constraint_jacobian(self, theta: np.ndarray, active_only: bool = True) -> np.ndarray:
+        """Jacobian of the equality constraints and (``active_only``) the active inequality
+        constraints at ``theta``: lavaan's ``con.jac`` without its inactive rows."""
+        con, free = self.constraints, self.partable["free"].to_numpy()
+        if con is None or not con.restricts:
+            return np.zeros((0, self.n_free))
+
+        def values(t):
+            eq = con.equality(t, free) if con.equalities else np.zeros(0)
+            if not active_only or not con.inequalities:
+                return eq
+            return np.concatenate([eq, con.inequality(t, free)[self.active]])
+
+        return jacobian(values, theta)
+
+    def information_inverse(self) -> np.ndarray:
+        """Inverse of the unit information, under the constraints as lavaan inverts the
+        augmented information (``K (K' I K)^-1 K'``, :func:`~policestress.sem.constraints.constrained_inverse`)."""
+        if "information_inverse" not in self._cache:
+            info = self.information()
+            jac = self._constraint_jacobian(self.theta)
+            if jac.shape[0]:
+                self._cache["information_inverse"] = constrained_inverse(info, jac)
+            else:
+                self._cache["information_inverse"] = np.linalg.inv(info)
+        return self._cache["information_inverse"]
 
     @property
     def fitted(self) -> bool:
         """True when the estimator ran (it may still not have converged)."""
-        return self.rep is not None and self.theta.size == self.npar
+        return self.rep is not None and self.theta.size == self.n_free
 
     @property
     def n(self) -> int:
@@ -257,55 +261,34 @@ class SEMFit:
             try:
                 self._cache["vcov"] = self._robust()[0].vcov
             except np.linalg.LinAlgError:
-                self._cache["vcov"] = np.full((self.npar, self.npar), np.nan)
+                self._cache["vcov"] = np.full((self.n_free, self.n_free), np.nan)
         if "vcov" not in self._cache:
-            info = self.information() * self.ntotal
             try:
-                self._cache["vcov"] = np.linalg.inv(info)
+                self._cache["vcov"] = self.information_inverse() / self.ntotal
             except np.linalg.LinAlgError:
-                self._cache["vcov"] = np.full(info.shape, np.nan)
+                self._cache["vcov"] = np.full((self.n_free, self.n_free), np.nan)
         return self._cache["vcov"]
-
-    # -- defined parameters ------------------------------------------------------------
-
-    def _definitions(self) -> list[tuple[str, str]]:
-        return [(c.lhs, c.rhs) for c in self.parsed.constraints if c.op == ":="]
-
-    def _defined_values(self, theta: np.ndarray) -> np.ndarray:
-        defs = self._definitions()
-        if not defs:
-            return np.zeros(0)
-        values = self.rep.values(theta)
-        scope: dict[str, float] = {}
-        for lab, pl, v in zip(self.partable["label"], self.partable["plabel"], values, strict=True):
-            if lab and lab not in scope:
-                scope[lab] = float(v)
-            scope[pl] = float(v)
-        scope.update(
-            {f: getattr(np, f) for f in ("exp", "log", "sqrt", "abs", "sin", "cos", "tan")}
-        )
-        out = []
-        for name, expr in defs:
-            code = _safe_expression(expr, set(scope))
-            value = float(eval(code, {"__builtins__": {}}, scope))  # noqa: S307 (checked AST)
-            scope[name] = value
-            out.append(value)
-        return np.array(out)
 
     # -- tables -------------------------------------------------------------------------
 
-    def parameter_estimates(self, level: float = 0.95) -> pd.DataFrame:
+    def parameter_estimates(
+        self, level: float = 0.95, remove_eq: bool = True, remove_ineq: bool = True
+    ) -> pd.DataFrame:
         """lavaan's ``parameterEstimates``: ``lhs, op, rhs, group, label, est, se, z, pvalue,
-        ci.lower, ci.upper`` (``:=`` rows last, group 0).
+        ci.lower, ci.upper``, then (group 0) the ``:=`` rows and, with ``remove_eq=False`` /
+        ``remove_ineq=False``, the ``==`` / ``<`` ``>`` rows, in the order written.
 
-        Fixed parameters have ``se = 0`` and no z / p, as in lavaan.
+        As lavaan: a standard error below ``sqrt(eps)`` (fixed parameters, a parameter held
+        at an inequality bound, a defined parameter fixed by a constraint) is 0 with no z or
+        p; a defined parameter's SE is the delta method's; a constraint row's ``est`` is
+        ``lhs - rhs`` (``rhs - lhs`` for ``<``) at the estimates, with SE 0.
         """
         pt = self.partable
         free = pt["free"].to_numpy()
         values = self.rep.values(self.theta) if self.fitted else pt["ustart"].to_numpy()
         if self.fitted:
-            se_free = np.sqrt(np.clip(np.diag(self.vcov()), 0, None))
-            se_free[np.diag(self.vcov()) < 0] = np.nan
+            var = np.diag(self.vcov())
+            se_free = _masked_sqrt(var)
             se = np.where(free > 0, se_free[np.maximum(free, 1) - 1], 0.0)
         else:
             se = np.full(len(pt), np.nan)
@@ -320,32 +303,42 @@ class SEMFit:
                 "se": se,
             }
         )
-        defs = self._definitions()
-        if defs and self.fitted:
-            vals = self._defined_values(self.theta)
-            jac = _jacobian(self._defined_values, self.theta)
-            cov = jac @ self.vcov() @ jac.T
+        con = self.constraints
+        if con is not None and con.order and self.fitted:
+            est = con.row_values(self.theta, free)
+            se_rows = np.zeros(len(con.order))
+            if con.definitions:
+                jac = jacobian(lambda t: con.defined(t, free), self.theta)
+                def_var = np.diag(jac @ self.vcov() @ jac.T).copy()
+                # a definition fixed by a constraint has variance zero, up to rounding
+                def_var[np.abs(def_var) < np.finfo(float).eps ** 0.75] = 0.0
+                def_se = _masked_sqrt(def_var)
+                where = [k for k, c in enumerate(con.order) if c[1] == ":="]
+                se_rows[where] = def_se
             extra = pd.DataFrame(
                 {
-                    "lhs": [d[0] for d in defs],
-                    "op": ":=",
-                    "rhs": [d[1] for d in defs],
+                    "lhs": [c[0] for c in con.order],
+                    "op": [c[1] for c in con.order],
+                    "rhs": [c[2] for c in con.order],
                     "group": 0,
-                    "label": [d[0] for d in defs],
-                    "est": vals,
-                    "se": np.sqrt(np.clip(np.diag(cov), 0, None)),
+                    "label": [c[0] if c[1] == ":=" else "" for c in con.order],
+                    "est": est,
+                    "se": se_rows,
                 }
             )
+            drop = (["=="] if remove_eq else []) + (["<", ">"] if remove_ineq else [])
+            extra = extra[~extra["op"].isin(drop)]
             table = pd.concat([table, extra], ignore_index=True)
-            free = np.concatenate([free, np.ones(len(defs), dtype=int)])
+        small = table["se"].to_numpy() < np.sqrt(np.finfo(float).eps)
+        table.loc[small, "se"] = 0.0
         zcrit = stats.norm.ppf(0.5 + level / 2)
         with np.errstate(divide="ignore", invalid="ignore"):
-            z = np.where(free > 0, table["est"] / table["se"], np.nan)
+            z = np.where(table["se"] > 0, table["est"] / table["se"], np.nan)
         table["z"] = z
         table["pvalue"] = 2 * stats.norm.sf(np.abs(z))
         table["ci.lower"] = table["est"] - zcrit * table["se"]
         table["ci.upper"] = table["est"] + zcrit * table["se"]
-        return table
+        return table.reset_index(drop=True)
 
     def _std_values(self, theta: np.ndarray) -> np.ndarray:
         """lavaan's ``std.all`` of every parameter-table row (then the defined parameters)."""
@@ -389,7 +382,7 @@ class SEMFit:
         ``se``, z, p and interval."""
         pt = self.partable
         std = self._std_values(self.theta)
-        jac = _jacobian(self._std_values, self.theta)
+        jac = jacobian(self._std_values, self.theta)
         cov = jac @ self.vcov() @ jac.T
         se = np.sqrt(np.clip(np.diag(cov), 0, None))
         se[np.abs(se) < 1e-12] = 0.0
@@ -416,11 +409,15 @@ class SEMFit:
     def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
         """lavaan's ``modindices``: score test of freeing each fixed-at-zero parameter alone.
 
-        Candidates per group (as ``lav_partable_full``): loadings of every observed variable on
-        every factor, residual covariances of every pair of observed variables, covariances
-        of latent variables not yet in the model. ``mi = N g^2 / V`` with the unit expected
-        information, ``V = I11 - I12 I22^-1 I21``; ``epc = -g / V``; ``sepc.all`` the EPC
-        standardized as ``std.all``.
+        Candidates per group (as ``lav_partable_full`` and ``lav_object_extended(all.free =
+        TRUE)``): loadings of every observed variable on every factor, residual covariances
+        of every pair of observed variables, covariances of latent variables not yet in the
+        model, and every fixed parameter of the model other than the ``fixed.x`` ones (a
+        marker, a fixed value, a latent mean fixed at 0). ``mi = N g^2 / V`` with the unit
+        expected information, ``V = I11 - I12 I22^-1 I21``; a candidate whose freeing would
+        not be identified (``V`` below ``eps^(1/3)``, e.g. a marker of a one-group model) is
+        left out, as lavaan; ``epc = -g / V``; ``sepc.all`` the EPC standardized as
+        ``std.all``. In a multi-group model with equal loadings the markers are listed.
 
         Returns
         -------
@@ -431,28 +428,46 @@ class SEMFit:
         if not self.fitted:
             return pd.DataFrame(columns=cols)
         rep = self.rep
-        vcov_unit = self.vcov() * self.ntotal
+        if self.missing == "listwise":
+            # lavaan's I22^-1: the inverted expected information, whatever the estimator
+            expected = MLObjective(rep, self.moments).unit_information(self.theta)
+            jac = self._constraint_jacobian(self.theta)
+            vcov_unit = (
+                constrained_inverse(expected, jac) if jac.shape[0] else np.linalg.inv(expected)
+            )
+        else:
+            vcov_unit = self.vcov() * self.ntotal
         real = [k for k, f in enumerate(rep.eta) if f in self.latent]
+        exo = self.partable["exo"].to_numpy()
+        lhs_all, op_all, rhs_all = (self.partable[c].to_numpy() for c in ("lhs", "op", "rhs"))
         plain = [i for i, x in enumerate(self.observed) if x not in rep.dummies]
         rows = []
         for g, spec in enumerate(rep.specs):
             mm = rep.matrices(self.theta, g)
             mo = self.moments[g]
             present = set(zip(spec.kind, spec.r, spec.c, strict=True))
-            cand = []
+            cand, names = [], []
             for j in real:
                 for i in plain:
                     if ("lambda", i, j) not in present:
                         cand.append(("lambda", i, j))
+                        names.append((rep.eta[j], "=~", self.observed[i]))
             for a in range(len(plain)):
                 for b in range(a):
                     i, j = plain[a], plain[b]
                     if ("theta", max(i, j), min(i, j)) not in present:
                         cand.append(("theta", max(i, j), min(i, j)))
+                        names.append((self.observed[j], "~~", self.observed[i]))
             for a in range(rep.m):
                 for b in range(a):
                     if ("psi", a, b) not in present:
                         cand.append(("psi", a, b))
+                        names.append((rep.eta[b], "~~", rep.eta[a]))
+            fixed_rows = (spec.free < 0) & (exo[spec.rows] == 0)
+            for k in np.flatnonzero(fixed_rows):
+                cand.append((spec.kind[k], spec.r[k], spec.c[k]))
+                row = spec.rows[k]
+                names.append((lhs_all[row], op_all[row], rhs_all[row]))
             if not cand:
                 continue
             kind = np.array([c[0] for c in cand])
@@ -480,7 +495,7 @@ class SEMFit:
                 i11 += np.einsum("ki,ij,kj->k", dm_c, w, dm_c)
                 i12 += dm_c @ w @ dm_f.T
             i11, i12 = wg * i11, wg * i12
-            full12 = np.zeros((len(cand), self.npar))
+            full12 = np.zeros((len(cand), self.n_free))
             full12[:, rep.used[g]] = i12
             v = i11 - np.einsum("ka,ab,kb->k", full12, vcov_unit, full12)
             v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
@@ -491,15 +506,19 @@ class SEMFit:
             res_obs, res_eta = np.diag(mm.theta), np.diag(mm.psi)
             with np.errstate(divide="ignore", invalid="ignore"):
                 for k, (kd, i, j) in enumerate(cand):
+                    lhs, op, rhs = names[k]
                     if kd == "lambda":
-                        lhs, op, rhs = rep.eta[j], "=~", self.observed[i]
                         factor = sd_eta[j] / sd_obs[i]
+                    elif kd == "beta":
+                        factor = sd_eta[j] / sd_eta[i]
                     elif kd == "theta":
-                        lhs, op, rhs = self.observed[j], "~~", self.observed[i]
                         factor = 1 / np.sqrt(np.abs(res_obs[i] * res_obs[j]))
-                    else:
-                        lhs, op, rhs = rep.eta[j], "~~", rep.eta[i]
+                    elif kd == "psi":
                         factor = 1 / np.sqrt(np.abs(res_eta[i] * res_eta[j]))
+                    elif kd == "nu":
+                        factor = 1 / sd_obs[i]
+                    else:
+                        factor = 1 / sd_eta[i]
                     rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
         table = pd.DataFrame(rows, columns=cols).dropna(subset=["mi"])
         table = table[table["mi"] > minimum]
@@ -660,11 +679,14 @@ class SEMFit:
             base = robust.baseline_groups([gr.patterns for gr in groups], self.rep.meanstructure)
             chisq, df = fm["chisq"], int(fm["df"])
             chisq_b, df_b = fm["baseline.chisq"], int(fm["baseline.df"])
+            # under constraints E^-1 is lavaan's inverted augmented information
+            restricted = self.constraints is not None and self.constraints.restricts
+            e_inv = self.information_inverse() if restricted else None
             if estimator == "MLM":
-                res = robust.mlm(groups, chisq, df)
+                res = robust.mlm(groups, chisq, df, information_inverse=e_inv)
                 res_b = robust.mlm(base, chisq_b, df_b)
             elif estimator == "MLR":
-                res = robust.mlr(groups, self.information(), chisq, df)
+                res = robust.mlr(groups, self.information(), chisq, df, information_inverse=e_inv)
                 res_b = robust.mlr(base, robust.baseline_information(base), chisq_b, df_b)
             else:
                 raise ValueError(f"no robust correction for estimator {estimator!r}")
@@ -681,7 +703,7 @@ class SEMFit:
     def _robust_measures(self) -> dict[str, float]:
         from policestress.sem import robust
 
-        res, res_b, groups, base = self._robust()
+        res, res_b, _, _ = self._robust()
         n, G = self.ntotal, len(self.n_by_group)
         t, tb = res.test, res_b.test
         out = {
@@ -696,27 +718,47 @@ class SEMFit:
         }
         out |= robust.scaled_fit_indices(t, tb, n, G)
         if self.missing == "ml":
-            fc = robust.fiml_corrected(
-                [gr.patterns for gr in groups],
-                [gr.unrestricted() for gr in groups],
-                [gr.implied() for gr in groups],
-                [gr.delta for gr in groups],
-                t.df,
-                [gr.implied() for gr in base],
-            )
-            args = (fc.xx3, fc.df3, fc.c_hat3, fc.xx3_null, fc.df3_null, fc.c_hat3_null)
+            out |= self._fiml_robust_indices("V3")
         else:
             args = (t.chisq, t.df, t.scaling_factor, tb.chisq, tb.df, tb.scaling_factor)
-        out |= robust.robust_fit_indices(*args, n, G)
+            out |= robust.robust_fit_indices(*args, n, G)
         return out
 
+    def _fiml_robust_indices(self, version: str) -> dict[str, float]:
+        """lavaan's robust CFI/TLI/RMSEA under FIML (``lav_fit_fiml_corrected``): version
+        "V3" with a scaled test (MLR), "V6" for plain ML, which lavaan 0.6 reports too."""
+        from policestress.sem import robust
+
+        groups = self._robust_groups()
+        base = robust.baseline_groups([gr.patterns for gr in groups], self.rep.meanstructure)
+        fc = robust.fiml_corrected(
+            [gr.patterns for gr in groups],
+            [gr.unrestricted() for gr in groups],
+            [gr.implied() for gr in groups],
+            [gr.delta for gr in groups],
+            int(self._plain_measures()["df"]),
+            [gr.implied() for gr in base],
+            version=version,
+            constraint_jacobian=self._constraint_jacobian(self.theta),
+        )
+        args = (fc.xx3, fc.df3, fc.c_hat3, fc.xx3_null, fc.df3_null, fc.c_hat3_null)
+        return robust.robust_fit_indices(*args, self.ntotal, len(self.n_by_group))
+
     def fit_measures(self) -> pd.Series:
-        """lavaan's ``fitMeasures``, keyed by lavaan's names (for MLM and MLR also the scaled
-        test and lavaan 0.6's scaled and robust CFI/TLI/RMSEA)."""
+        """lavaan's ``fitMeasures``, keyed by lavaan's names: for MLM and MLR also the scaled
+        test and lavaan 0.6's scaled and robust CFI/TLI/RMSEA; for ML under FIML the robust
+        CFI/TLI/RMSEA (with interval and close-fit p), as lavaan 0.6 reports them there too;
+        for ML on complete data neither, as lavaan."""
         if "fit_measures_all" not in self._cache:
             series = self._plain_measures()
-            if self.fitted and self.estimator != "ML" and series["df"] > 0:
-                series = pd.concat([series, pd.Series(self._robust_measures(), dtype=float)])
+            if self.fitted and series["df"] > 0:
+                if self.estimator != "ML":
+                    extra = self._robust_measures()
+                elif self.missing == "ml":
+                    extra = self._fiml_robust_indices("V6")
+                else:
+                    extra = {}
+                series = pd.concat([series, pd.Series(extra, dtype=float)])
             self._cache["fit_measures_all"] = series
         return self._cache["fit_measures_all"].copy()
 
@@ -1086,7 +1128,9 @@ def _fit(
         syntax=model if isinstance(model, str) else "",
         patterns=patterns,
         h1=h1,
+        constraints=ModelConstraints.build(table, parsed.constraints),
     )
+    fit.active = np.zeros(len(fit.constraints.inequalities), dtype=bool)
     for g, em in enumerate(h1):
         if not em.converged:
             where = f" of group {labels[g]!r}" if group else ""
@@ -1112,19 +1156,35 @@ def _fit(
         fit.warnings.extend(problems)
         return fit
     objective = _make_objective(rep, moments, patterns, missing)
+    con = fit.constraints
+    free = table["free"].to_numpy()
+
+    def minimise(obj, start, tol=1e-10):
+        """Fisher scoring, or under ==, <, > constraints its SQP form."""
+        if not con.restricts:
+            return (*fisher_scoring(obj, start, max_iter=max_iter, tol=tol), fit.active)
+        return constrained_scoring(
+            obj,
+            start,
+            lambda t: con.equality(t, free) if con.equalities else np.zeros(0),
+            lambda t: con.inequality(t, free) if con.inequalities else np.zeros(0),
+            max_iter=max_iter,
+            tol=tol,
+        )
+
     with threadpool_limits(limits=1, user_api="blas"):
         theta0 = _start_values(rep, table, moments, v)
         if missing == "ml":
             # Start FIML from the ML fit to the EM moments of the unrestricted model: cheap
             # (complete-data formulas) and close to the FIML solution, so the expensive FIML
             # scoring steps are few.
-            theta_em, ok, _, _ = fisher_scoring(
-                MLObjective(rep, moments), theta0, max_iter=max_iter, tol=1e-6
-            )
+            theta_em, ok, _, _, _ = minimise(MLObjective(rep, moments), theta0, tol=1e-6)
             if ok:
                 theta0 = theta_em
         if backend == "semopy":
             reason = semopy_applicable(table, dummies, len(labels))
+            if reason is None and con.restricts:
+                reason = "constraints (==, <, >)"
             if reason is None and (estimator != "ML" or missing != "listwise"):
                 reason = f"estimator {estimator!r} with missing={missing!r}"
             if reason is not None:
@@ -1149,9 +1209,7 @@ def _fit(
         else:
             if bounded:
                 raise ValueError("bounded variances need backend='semopy'")
-            theta, converged, iterations, message = fisher_scoring(
-                objective, theta0, max_iter=max_iter
-            )
+            theta, converged, iterations, message, fit.active = minimise(objective, theta0)
         fit.theta, fit.converged, fit.iterations = theta, converged, iterations
         fit._cache["objective"] = objective
         if not converged:

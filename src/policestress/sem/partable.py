@@ -21,7 +21,10 @@ the free parameter, 1-based, shared by parameters held equal). The rules are lav
 * the same label means the same parameter (within and across groups); ``group_equal``
   classes (``loadings, intercepts, means, residuals, residual.covariances, lv.variances,
   lv.covariances, regressions``) tie each group's free parameter to group 1's, except the
-  ``group_partial`` ones (``"f=~x2"``, ``"x3~1"``).
+  ``group_partial`` ones (``"f=~x2"``, ``"x3~1"``);
+* an equality between two labels (``a1 == a2``) is one parameter, as a shared label; the
+  other constraints stay functions of the free parameters
+  (:mod:`policestress.sem.constraints`).
 
 Examples
 --------
@@ -267,7 +270,6 @@ def _assign_free(table, group_equal, group_partial, parsed) -> None:
         raise ValueError(f"equal() names unknown labels {sorted(bad_equal)}")
     # simple equalities "a == b" between two labels: one parameter, as shared labels
     alias: dict[str, str] = {}
-    remaining = []
     for c in parsed.constraints:
         if c.op == "==" and c.lhs in labels and c.rhs in labels:
             root_l, root_r = alias.get(c.lhs, c.lhs), alias.get(c.rhs, c.rhs)
@@ -275,15 +277,8 @@ def _assign_free(table, group_equal, group_partial, parsed) -> None:
                 if val == root_r:
                     alias[k] = root_l
             alias[root_r] = root_l
-        else:
-            remaining.append(c)
-    parsed_remaining = [c for c in remaining if c.op != ":="]
-    if parsed_remaining:
-        raise NotImplementedError(
-            "general constraints are not fitted yet: "
-            + "; ".join(f"{c.lhs} {c.op} {c.rhs}" for c in parsed_remaining)
-            + " (equalities between two labels are)"
-        )
+    # every other constraint (:=, ==, <, >) is a function of the free parameters:
+    # policestress.sem.constraints
     keys: list = []
     first_group = table[table["group"] == 1].set_index("name")
     fixed = table["fixed_flag"].to_numpy().copy()

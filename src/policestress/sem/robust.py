@@ -48,6 +48,7 @@ import numpy as np
 from scipy import stats
 
 from policestress import fitstats
+from policestress.sem.constraints import constrained_inverse
 from policestress.sem.missing import (
     MissingPatterns,
     baseline_fiml,
@@ -197,6 +198,7 @@ def satorra_bentler(
     gammas: Sequence[np.ndarray],
     nobs: Sequence[int],
     information: np.ndarray | None = None,
+    information_inverse: np.ndarray | None = None,
 ) -> ScaledTest:
     """Satorra-Bentler scaled test (MLM; ``lav_test_satorra_bentler``, method "original").
 
@@ -214,14 +216,21 @@ def satorra_bentler(
     deltas = _check_groups("deltas", deltas, f.size)
     weights = _check_groups("weights", weights, f.size)
     gammas = _check_groups("gammas", gammas, f.size)
-    e = information_theta(deltas, weights, nobs) if information is None else information
-    e_inv = np.linalg.inv(e)
+    e_inv = _e_inverse(deltas, weights, nobs, information, information_inverse)
     trace = 0.0
     for fg, d, w, g in zip(f, deltas, weights, gammas, strict=True):
         wd = w @ d
         u = fg * w - fg * fg * wd @ e_inv @ wd.T
         trace += float(np.sum(u * (g / fg)))
     return _scaled(chisq, df, trace)
+
+
+def _e_inverse(deltas, weights, nobs, information, information_inverse) -> np.ndarray:
+    # E^-1: given (under constraints, lavaan's inverted augmented information), or inverted
+    if information_inverse is not None:
+        return np.asarray(information_inverse, dtype=float)
+    e = information_theta(deltas, weights, nobs) if information is None else information
+    return np.linalg.inv(e)
 
 
 def _inv_nonzero(a: np.ndarray) -> np.ndarray:
@@ -240,6 +249,7 @@ def yuan_bentler_mplus(
     b0_groups: Sequence[np.ndarray],
     information: np.ndarray,
     nobs: Sequence[int],
+    information_inverse: np.ndarray | None = None,
 ) -> ScaledTest:
     """Yuan-Bentler scaled test, lavaan's ``test = "yuan.bentler.mplus"`` (MLR's default).
 
@@ -259,7 +269,7 @@ def yuan_bentler_mplus(
     h1_information = _check_groups("h1_information", h1_information, f.size)
     h1_first_order = _check_groups("h1_first_order", h1_first_order, f.size)
     b0_groups = _check_groups("b0_groups", b0_groups, f.size)
-    e_inv = np.linalg.inv(information)
+    e_inv = np.linalg.inv(information) if information_inverse is None else information_inverse
     trace = 0.0
     for fg, a1, b1, b0 in zip(f, h1_information, h1_first_order, b0_groups, strict=True):
         trace_h1 = float(np.sum(b1 * _inv_nonzero(a1).T))
@@ -272,6 +282,7 @@ def vcov_huber_white(
     information: np.ndarray,
     b0_groups: Sequence[np.ndarray],
     nobs: Sequence[int],
+    information_inverse: np.ndarray | None = None,
 ) -> np.ndarray:
     """Sandwich covariance of the estimates, lavaan's ``se = "robust.huber.white"`` (MLR).
 
@@ -284,7 +295,7 @@ def vcov_huber_white(
     """
     f = _weights(nobs)
     b0_groups = _check_groups("b0_groups", b0_groups, f.size)
-    e_inv = np.linalg.inv(information)
+    e_inv = np.linalg.inv(information) if information_inverse is None else information_inverse
     b0 = sum(fg * b for fg, b in zip(f, b0_groups, strict=True))
     return e_inv @ b0 @ e_inv / float(np.sum(nobs))
 
@@ -295,6 +306,7 @@ def vcov_robust_sem(
     gammas: Sequence[np.ndarray],
     nobs: Sequence[int],
     information: np.ndarray | None = None,
+    information_inverse: np.ndarray | None = None,
 ) -> np.ndarray:
     """Robust covariance of the estimates, lavaan's ``se = "robust.sem"`` (MLM).
 
@@ -309,8 +321,7 @@ def vcov_robust_sem(
     deltas = _check_groups("deltas", deltas, f.size)
     weights = _check_groups("weights", weights, f.size)
     gammas = _check_groups("gammas", gammas, f.size)
-    e = information_theta(deltas, weights, nobs) if information is None else information
-    e_inv = np.linalg.inv(e)
+    e_inv = _e_inverse(deltas, weights, nobs, information, information_inverse)
     meat = sum(
         fg * (w @ d).T @ g @ (w @ d) for fg, d, w, g in zip(f, deltas, weights, gammas, strict=True)
     )
@@ -489,6 +500,7 @@ def fiml_corrected(
     baseline_implied: Sequence[tuple[np.ndarray, np.ndarray]],
     version: str = "V3",
     information: str = "observed",
+    constraint_jacobian: np.ndarray | None = None,
 ) -> FimlCorrected:
     """The FIML-corrected statistics behind lavaan's robust CFI/TLI/RMSEA with missing data.
 
@@ -501,7 +513,10 @@ def fiml_corrected(
     at the EM moments and ``U = Wm - Wm Delta (Delta' Wm Delta)^-1 Delta' Wm`` (groups
     weighted by f_g), ``c_hat3 = tr(U Wm^-1 Wc Wm^-1 U Gamma) / df`` with
     ``Gamma = Wm^-1 Jm Wm^-1`` ("V3", scaled tests) or ``tr(Wc Wm^-1 U Wm^-1) / df`` ("V6",
-    plain ML). Pass the result's fields to :func:`robust_fit_indices`.
+    plain ML). Pass the result's fields to :func:`robust_fit_indices`. Under constraints
+    (``constraint_jacobian``: equalities and active inequalities) the model's
+    ``(Delta' Wm Delta)^-1`` is lavaan's inverted augmented information,
+    ``K (K' Delta' Wm Delta K)^-1 K'``.
     """
     version = version.upper()
     if version not in ("V3", "V6"):
@@ -535,15 +550,20 @@ def fiml_corrected(
     wm_all, wmi_all, wc_all = _bdiag(wm_g), _bdiag(wmi_g), _bdiag(wc_g)
     middle = wmi_all @ wc_all @ wmi_all
 
-    def k_value(delta_all: np.ndarray) -> float:
+    def k_value(delta_all: np.ndarray, jac: np.ndarray | None = None) -> float:
         wd = wm_all @ delta_all
-        u = wm_all - wd @ np.linalg.inv(delta_all.T @ wd) @ wd.T
+        e = delta_all.T @ wd
+        e_inv = np.linalg.inv(e) if jac is None else constrained_inverse(e, jac)
+        u = wm_all - wd @ e_inv @ wd.T
         if version == "V3":
             return float(np.trace(u @ middle @ u @ _bdiag(gam_g)))
         return float(np.trace(wc_all @ wmi_all @ u @ wmi_all))
 
     df_null = sum(pt.p * (pt.p - 1) // 2 for pt in patterns)
-    c3 = k_value(np.vstack(deltas)) / df
+    jac = (
+        None if constraint_jacobian is None or not len(constraint_jacobian) else constraint_jacobian
+    )
+    c3 = k_value(np.vstack(deltas), jac) / df
     c3_null = k_value(_bdiag(db_g)) / df_null
     return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
 
@@ -604,7 +624,12 @@ class RobustResult:
     vcov: np.ndarray
 
 
-def mlm(groups: Sequence[RobustGroup], chisq: float, df: int) -> RobustResult:
+def mlm(
+    groups: Sequence[RobustGroup],
+    chisq: float,
+    df: int,
+    information_inverse: np.ndarray | None = None,
+) -> RobustResult:
     """lavaan's ``estimator = "MLM"``: Satorra-Bentler test and ``robust.sem`` vcov.
 
     Complete data only. The weight matrices are the expected h1 information at the implied
@@ -628,12 +653,18 @@ def mlm(groups: Sequence[RobustGroup], chisq: float, df: int) -> RobustResult:
         weights.append(fiml_information(gr.patterns, mu, sigma, "expected", gr.meanstructure))
         gammas.append(gamma_adf(gr.patterns.data, meanstructure=gr.meanstructure))
         deltas.append(gr.delta)
-    test = satorra_bentler(chisq, df, deltas, weights, gammas, nobs)
-    return RobustResult(test, vcov_robust_sem(deltas, weights, gammas, nobs))
+    e_inv = information_inverse
+    test = satorra_bentler(chisq, df, deltas, weights, gammas, nobs, information_inverse=e_inv)
+    vcov = vcov_robust_sem(deltas, weights, gammas, nobs, information_inverse=e_inv)
+    return RobustResult(test, vcov)
 
 
 def mlr(
-    groups: Sequence[RobustGroup], information: np.ndarray, chisq: float, df: int
+    groups: Sequence[RobustGroup],
+    information: np.ndarray,
+    chisq: float,
+    df: int,
+    information_inverse: np.ndarray | None = None,
 ) -> RobustResult:
     """lavaan's ``estimator = "MLR"``: Yuan-Bentler (mplus) test and Huber-White vcov.
 
@@ -661,8 +692,9 @@ def mlr(
         mu, sigma = gr.implied()
         b1s = first_order_information(gr.patterns, mu, sigma, ms_)
         b0.append(gr.delta.T @ b1s @ gr.delta)
-    test = yuan_bentler_mplus(chisq, df, a1, b1, b0, information, nobs)
-    return RobustResult(test, vcov_huber_white(information, b0, nobs))
+    e_inv = information_inverse
+    test = yuan_bentler_mplus(chisq, df, a1, b1, b0, information, nobs, information_inverse=e_inv)
+    return RobustResult(test, vcov_huber_white(information, b0, nobs, information_inverse=e_inv))
 
 
 def baseline_groups(
