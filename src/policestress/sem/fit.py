@@ -118,6 +118,11 @@ class SEMFit:
     active: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # at bound
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def __post_init__(self):
+        if self.constraints is None and len(self.partable):
+            self.constraints = ModelConstraints.build(self.partable, self.parsed.constraints)
+            self.active = np.zeros(len(self.constraints.inequalities), dtype=bool)
+
     # -- basic quantities ---------------------------------------------------------------
 
     @property
@@ -1024,6 +1029,19 @@ def _fit(
     if ordered:
         from policestress.sem.ordinal import fit_ordinal  # WLSMV / ULSMV: sem/ordinal.py
 
+        parsed = parse(model) if isinstance(model, str) else model
+        labels = {lab for t in parsed.terms for lab in t.label if lab}
+        general = [
+            f"{c.lhs} {c.op} {c.rhs}"
+            for c in parsed.constraints
+            if c.op in ("<", ">") or (c.op == "==" and not {c.lhs, c.rhs} <= labels)
+        ]
+        if general:
+            raise NotImplementedError(
+                f"model {name!r}: constraints {general} are not fitted with ordered= (ordinal "
+                "estimation); equalities between two labels are"
+            )
+
         return fit_ordinal(
             model, data, model_type=model_type, estimator=estimator, missing=missing,
             group=group, group_equal=group_equal, group_partial=group_partial, std_lv=std_lv,
@@ -1128,9 +1146,7 @@ def _fit(
         syntax=model if isinstance(model, str) else "",
         patterns=patterns,
         h1=h1,
-        constraints=ModelConstraints.build(table, parsed.constraints),
     )
-    fit.active = np.zeros(len(fit.constraints.inequalities), dtype=bool)
     for g, em in enumerate(h1):
         if not em.converged:
             where = f" of group {labels[g]!r}" if group else ""
