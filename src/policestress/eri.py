@@ -691,7 +691,7 @@ def eri_logistic(
     >>> t["term"].tolist()
     ['eri_imbalance', 'eri_high_oc']
     """
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit
 
     covariates = list(covariates)
     categorical = set(covariates if categorical is None else categorical)
@@ -709,7 +709,7 @@ def eri_logistic(
         X, meaning = _design(frame, exposures, covs, categorical)
         # A factor level absent from the complete cases would give an all-zero column.
         X = X.loc[:, (X != 0).any(axis=0)]
-        fit = sm.Logit(frame["_y"].astype(float), X).fit(disp=0, method="newton", maxiter=100)
+        fit = Logit(frame["_y"].astype(float), X).fit(disp=0, method="newton", maxiter=100)
         params, se = fit.params, fit.bse
         table = pd.DataFrame(
             {

@@ -45,10 +45,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from joblib import Parallel, delayed
 from scipy import stats
+from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.outliers_influence import variance_inflation_factor
+from statsmodels.tools.tools import add_constant
 from tqdm import tqdm  # text bar: no ipywidgets needed in JupyterLab or papermill
 
 from policestress.codebook_models import structural_syntax as structural_syntax  # re-export
@@ -103,8 +104,8 @@ def standardized_regression(
     predictors = list(predictors)
     d = _complete(data, [outcome, *predictors])
     z = (d - d.mean()) / d.std(ddof=1)
-    exog = sm.add_constant(z[predictors])
-    fit = sm.OLS(z[outcome], exog).fit()
+    exog = add_constant(z[predictors])
+    fit = OLS(z[outcome], exog).fit()
     ci = fit.conf_int(alpha)
     vif = [variance_inflation_factor(exog.to_numpy(), i + 1) for i in range(len(predictors))]
     return pd.DataFrame(
@@ -407,7 +408,7 @@ def incremental_r2(
     """
     base, added = list(base), list(added)
     d = _complete(data, [outcome, *base, *added])
-    fits = [sm.OLS(d[outcome], sm.add_constant(d[cols])).fit() for cols in (base, base + added)]
+    fits = [OLS(d[outcome], add_constant(d[cols])).fit() for cols in (base, base + added)]
     r2_1, r2_2 = fits[0].rsquared, fits[1].rsquared
     df1, df2 = len(added), int(fits[1].df_resid)
     f_change = ((r2_2 - r2_1) / df1) / ((1 - r2_2) / df2)
