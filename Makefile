@@ -96,8 +96,9 @@ new-site: $(STAMP) ## scaffold config/sites/NAME from a survey export: make new-
 	@test -n "$(NAME)" -a -n "$(EXPORT)" || { echo "usage: make new-site NAME=<site> EXPORT=<export file>"; exit 2; }
 	$(PY) -m policestress.scaffold --name $(NAME) --export $(EXPORT)
 
-bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simulated respondents)
+bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simulated respondents) and the ordinal estimators
 	$(PY) scripts/bench.py
+	$(PY) scripts/bench_ordinal.py
 
 # ---- development --------------------------------------------------------------------------
 test: $(STAMP) ## run the test suite (R cross-checks skip with a reason when R is absent)
