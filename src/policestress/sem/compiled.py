@@ -205,8 +205,10 @@ class CompiledML:
         cov = np.asarray(cov, dtype=float)
         mean = np.zeros(self.p) if mean is None else np.asarray(mean, dtype=float)
         theta = np.array(self.theta0 if start is None else start, dtype=float)
+        if n <= 1 or not np.all(np.isfinite(cov)) or not np.all(np.isfinite(mean)):
+            return self._failed(theta, 0)
         sign, logdet_s = np.linalg.slogdet(cov)
-        if sign <= 0 or n <= 1:
+        if sign <= 0:
             return self._failed(theta, 0)
         iterations, converged = 0, False
         try:

@@ -1,0 +1,170 @@
+"""Monte Carlo sample-size planning (policestress.power): power, coverage, backends, resuming."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from policestress import power, sem
+from policestress.config import load_site
+from policestress.simulate import load_population_model
+
+POPULATION = "f =~ 0.2*x1 + 0.6*x2 + 0.6*x3 + 0.6*x4"
+ANALYSIS = "f =~ NA*x1 + x2 + x3 + x4; f ~~ 1*f"
+
+
+@pytest.fixture(scope="module")
+def study():
+    pop = power.population_from_syntax(POPULATION)
+    return power.simulate_power(
+        pop, ANALYSIS, [200, 1000], 300, seed=1, backend="serial", progress=False
+    )
+
+
+def test_monte_carlo_power_agrees_with_the_analytic_power(study):
+    table = power.parameter_table(study).set_index(["n", "parameter"])
+    row = table.loc[(200, "f=~x1")]
+    assert 0.3 < row["analytic_power"] < 0.7  # a loading whose power is in question
+    mcse = np.sqrt(row["analytic_power"] * (1 - row["analytic_power"]) / row["replications"])
+    assert abs(row["power"] - row["analytic_power"]) < 3 * mcse
+    assert row["population"] == pytest.approx(0.2, abs=1e-8)
+    # the analytic power is the Wald test's at the expected information
+    info = sem.cfa(
+        ANALYSIS,
+        pd.DataFrame(
+            power.population.data_with_moments(
+                np.zeros(4), power.population_from_syntax(POPULATION).cov, 500
+            ),
+            columns=["x1", "x2", "x3", "x4"],
+        ),
+    )
+    se = np.sqrt(np.linalg.inv(info.information())[0, 0] / 200)
+    assert row["analytic_power"] == pytest.approx(
+        float(power.analytic_power(se * np.sqrt(200), 0.2, 200))
+    )
+
+
+def test_convergence_is_complete_and_coverage_near_95_at_large_n(study):
+    conv = power.convergence_table(study).set_index("n")
+    assert conv.loc[1000, "convergence"] == 1.0 and conv.loc[1000, "improper"] == 0
+    table = power.parameter_table(study)
+    large = table[table["n"] == 1000]
+    assert abs(large["coverage"].mean() - 0.95) < 0.02
+    assert ((large["coverage"] - 0.95).abs() < 4 * np.sqrt(0.95 * 0.05 / 300)).all()
+    assert (large["relative_bias"].abs() < 0.05).all()
+    assert (large["se_bias"].abs() < 0.15).all()
+
+
+def test_fit_distributions_and_required_n(study):
+    fit = power.fit_table(study)
+    cfi = fit[(fit["n"] == 1000) & (fit["measure"] == "cfi")].iloc[0]
+    assert cfi["share_meeting"] > 0.9 and cfi["q05"] <= cfi["median"] <= cfi["q95"]
+    p = fit[(fit["n"] == 200) & (fit["measure"] == "pvalue")].iloc[0]
+    assert abs(p["share_meeting"] - 0.95) < 4 * np.sqrt(0.95 * 0.05 / 300)  # chi-square test's size
+    need = power.required_n(study, target_power=0.8).set_index("parameter")
+    assert need.loc["f=~x2", "required_n"] == 200
+    assert need.loc["f=~x1", "required_n"] == 1000  # 52 % at 200, so only at 1000
+    assert need.loc["all", "required_n"] == 1000
+    assert list(need.index) == ["f=~x1", "f=~x2", "f=~x3", "f=~x4", "all"]
+
+
+def _equal(a, b):
+    pd.testing.assert_frame_equal(a.replications, b.replications)
+    pd.testing.assert_frame_equal(a.estimates, b.estimates)
+
+
+def test_dask_and_joblib_give_identical_results_for_one_seed():
+    pop = power.population_from_syntax(POPULATION)
+    kwargs = dict(seed=7, progress=False, chunk_size=3)
+    joblib = power.simulate_power(pop, ANALYSIS, [60, 90], 6, backend="joblib", n_jobs=2, **kwargs)
+    dask = power.simulate_power(
+        pop, ANALYSIS, [60, 90], 6, backend="dask", n_jobs=2, processes=False, **kwargs
+    )
+    serial = power.simulate_power(
+        pop, ANALYSIS, [90, 60], 6, backend="serial", chunk_size=4, seed=7, progress=False
+    )
+    _equal(joblib, dask)
+    # another chunking and grid order: the same replications
+    key = ["n", "replication"]
+    pd.testing.assert_frame_equal(
+        serial.replications.sort_values(key).reset_index(drop=True), joblib.replications
+    )
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
+    pop = power.population_from_syntax(POPULATION)
+    kwargs = dict(seed=3, backend="serial", progress=False, chunk_size=2)
+    whole = power.simulate_power(pop, ANALYSIS, [50, 80], 5, **kwargs)
+    folder = tmp_path / "chunks"
+    assert (
+        power.simulate_power(pop, ANALYSIS, [50, 80], 5, checkpoint=folder, stop_after=2, **kwargs)
+        is None
+    )
+    assert len(list(folder.glob("*.replications.csv"))) == 2
+    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.csv")}
+    resumed = power.simulate_power(pop, ANALYSIS, [50, 80], 5, checkpoint=folder, **kwargs)
+    _equal(whole, resumed)
+    assert all((folder / name).stat().st_mtime_ns == t for name, t in before.items())  # skipped
+    with pytest.raises(ValueError, match="holds the chunks of another study"):
+        power.simulate_power(pop, ANALYSIS, [50], 5, checkpoint=folder, **{**kwargs, "seed": 4})
+
+
+def test_population_sources():
+    hs = __import__("semopy").examples.holzinger39.get_data()
+    fit = sem.cfa("visual =~ x1 + x2 + x3; textual =~ x4 + x5 + x6", hs)
+    pop = power.population_from_fit(fit)
+    np.testing.assert_allclose(pop.cov, fit.implied_cov, atol=1e-10)
+    np.testing.assert_allclose(pop.mean, hs[fit.observed].mean(), atol=1e-10)
+    again = power.population_values(pop, fit.syntax)
+    np.testing.assert_allclose(again.theta, fit.theta, atol=1e-6)
+    cfg = load_site("y-subbureau-sim")
+    book = cfg.codebook
+    site = power.population_from_site_model(
+        load_population_model(cfg),
+        book.factor_scales("stress_sources"),
+        book.factor_domains("stress_sources"),
+        5,
+    )
+    i = {x: k for k, x in enumerate(site.observed)}
+    assert site.cov[i["OCC_WL1"], i["OCC_WL1"]] == pytest.approx(1.0)  # unit latent response
+    assert site.cov[i["OCC_WL1"], i["OCC_WL2"]] == pytest.approx(0.75**2)
+    # critical-incident risk: construct SD 1.5 (larger differences between individuals)
+    assert site.cov[i["OCC_CI1"], i["OCC_CI2"]] == pytest.approx(0.75**2 * 1.5**2)
+    assert site.thresholds["OCC_WL1"].tolist() == [-1.6, -0.6, 0.4, 1.4]
+    with pytest.raises(ValueError, match="regressions of observed variables"):
+        power.population_from_syntax("y ~ 0.3*x")
+
+
+def test_rating_categories_missing_data_and_estimators():
+    pop = power.population_from_syntax(
+        "f =~ 0.7*x1 + 0.7*x2 + 0.7*x3 + 0.7*x4",
+        thresholds={x: [-1, 0, 1] for x in "x1 x2 x3 x4".split()},
+    )
+    kwargs = dict(seed=2, backend="serial", progress=False)
+    rated = power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 3, categorized=True, **kwargs)
+    assert rated.replications["converged"].all()
+    cuts = power.categorize(np.array([[-2.0, -0.5, 0.5, 3.0]]).T.repeat(4, axis=1), pop)
+    assert cuts[:, 0].tolist() == [1, 2, 3, 4]
+    # the analysis model's reference values are those of the categories, not of the latent
+    # responses: the marker-scaled loadings stay 1 (equal loadings), the variance shrinks
+    table = power.parameter_table(rated).set_index("parameter")
+    assert table.loc["f=~x2", "population"] == pytest.approx(1.0, abs=0.02)
+    assert table.loc["f~~f", "population"] < 0.49 * 1.0
+    mcar = power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 3, missing_rate=0.1, **kwargs)
+    assert (mcar.replications["n_used"] < 80).all()  # ML: complete cases
+    patterns = np.zeros((10, 4), dtype=bool)
+    patterns[0, 0] = True  # one case in ten lacks x1
+    fiml = power.simulate_power(
+        pop,
+        "f =~ x1 + x2 + x3 + x4",
+        [80],
+        2,
+        estimator="FIML",
+        missing_patterns=patterns,
+        **kwargs,
+    )
+    assert (fiml.replications["n_used"] == 80).all() and fiml.replications["converged"].all()
+    mlr = power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 2, estimator="MLR", **kwargs)
+    assert mlr.replications["converged"].all()
+    assert np.isnan(power.parameter_table(mlr)["analytic_power"]).all()
+    with pytest.raises(NotImplementedError, match="WLSMV"):
+        power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 2, estimator="WLSMV", **kwargs)
