@@ -112,6 +112,10 @@ class CompiledML:
         self.n_latent = len(fit.latent)
         self._eye = np.eye(self.p)
         self._sel = {k: np.flatnonzero(self.kind == k) for k in np.unique(self.kind)}
+        # Newton steps with the exact Hessian (quadratic convergence where Fisher scoring
+        # converges linearly, as in a misspecified model) for measurement models without
+        # means: their second derivatives of Sigma are the two cases _exact_hessian handles.
+        self.newton = not self.meanstructure and set(self._sel) <= {"lambda", "psi", "theta"}
 
     # -- the discrepancy and its derivatives ----------------------------------------------
 
@@ -163,7 +167,9 @@ class CompiledML:
                 dm[sel] = mm.m[:, rr].T
         return u, v, dm
 
-    def _value_gradient_information(self, theta, cov, mean, logdet_s):
+    def _value_gradient_information(self, theta, cov, mean, logdet_s, observed=False):
+        """F, its gradient, its expected Hessian (twice lavaan's unit information) and,
+        with ``observed``, its exact Hessian (``None`` where :attr:`newton` is False)."""
         f, mm, aux = self._value(theta, cov, mean, logdet_s)
         if aux is None:
             raise np.linalg.LinAlgError("model-implied covariance not positive definite")
@@ -176,13 +182,53 @@ class CompiledML:
         grad = 2.0 * self.scale * np.einsum("ik,ik->k", u, core @ v)
         wu, wv = w @ u, w @ v
         a, b, c = u.T @ wu, v.T @ wv, u.T @ wv
-        hess = 2.0 * np.outer(self.scale, self.scale) * (a * b + c * c.T)
+        ss = np.outer(self.scale, self.scale)
+        hess = 2.0 * ss * (a * b + c * c.T)
+        exact = None
+        if observed and self.newton:
+            exact = self._exact_hessian(mm, w, w @ cov @ w, core, u, v, a, b, c, hess, ss)
         if self.meanstructure:
             grad = grad + dm @ (-2.0 * w @ d)
             hess = hess + 2.0 * dm @ w @ dm.T
+        return f, self._reduce(grad), self._reduce(hess), self._reduce(exact), mm
+
+    def _reduce(self, x):
+        """Entry-level gradient or Hessian -> free parameters (shared labels summed)."""
+        if x is None:
+            return None
+        if x.ndim == 1:
+            return x[self.order] if self.order is not None else self.agg @ x
         if self.order is not None:
-            return f, grad[self.order], hess[np.ix_(self.order, self.order)], mm
-        return f, self.agg @ grad, self.agg @ hess @ self.agg.T, mm
+            return x[np.ix_(self.order, self.order)]
+        return self.agg @ x @ self.agg.T
+
+    def _exact_hessian(self, mm, w, wsw, core, u, v, a, b, c, expected, ss):
+        """Hessian of F for models without regressions or means:
+        ``-tr(W dS_k W dS_l) + tr(W dS_k P dS_l) + tr(W dS_l P dS_k) + tr(C d2S_kl)``
+        with ``P = W S W`` and ``C = W - W S W``; ``d2S`` is non-zero only for two loadings
+        (``Phi_cc' (e_r e_r'' + e_r' e_r')``) and a loading and a factor (co)variance."""
+        pu, pv = wsw @ u, wsw @ v
+        ap, bp, cp = u.T @ pu, v.T @ pv, u.T @ pv
+        cross = ss * (cp.T * c + bp * a + ap * b + cp * c.T)  # tr(W dS_k P dS_l)
+        h = -expected + cross + cross.T
+        lam, psi = self._sel.get("lambda"), self._sel.get("psi")
+        if lam is not None:
+            r, col = self.r[lam], self.c[lam]
+            h[np.ix_(lam, lam)] += 2.0 * mm.phi[np.ix_(col, col)] * core[np.ix_(r, r)]
+            if psi is not None:
+                lc = mm.lam.T @ core  # (m, p)
+                pa, pb, s = self.r[psi], self.c[psi], self.scale[psi]
+                block = (
+                    2.0
+                    * s[None, :]
+                    * (
+                        (col[:, None] == pa[None, :]) * lc[pb][:, r].T
+                        + (col[:, None] == pb[None, :]) * lc[pa][:, r].T
+                    )
+                )
+                h[np.ix_(lam, psi)] += block
+                h[np.ix_(psi, lam)] += block.T
+        return h
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -197,8 +243,10 @@ class CompiledML:
     ) -> MomentFit:
         """Refit to sample moments ``cov`` (divisor ``n``) and ``mean`` of ``n`` cases.
 
-        Fisher scoring with step halving from ``start`` (default: the compiled fit's
-        estimates), converged when no parameter moves by more than ``tol``; a run that
+        Newton steps with the exact Hessian where it is positive definite (measurement
+        models without means), else Fisher scoring, with step halving, from ``start``
+        (default: the compiled fit's estimates); converged when no parameter moves by more
+        than ``tol``. Standard errors from the expected information, as lavaan. A run that
         stalls is finished by the engine's :func:`~policestress.sem.estimate.fisher_scoring`
         (Newton and quasi-Newton steps), as ``sem.cfa`` would.
         """
@@ -211,11 +259,19 @@ class CompiledML:
         if sign <= 0:
             return self._failed(theta, 0)
         iterations, converged = 0, False
+        vgi = self._value_gradient_information
         try:
-            f, grad, hess, mm = self._value_gradient_information(theta, cov, mean, logdet_s)
+            f, grad, hess, exact, mm = vgi(theta, cov, mean, logdet_s, observed=True)
             while np.isfinite(f) and iterations < max_iter:
                 iterations += 1
-                step = np.linalg.solve(hess, grad)
+                step = None
+                if exact is not None:
+                    try:  # Newton where the exact Hessian is positive definite
+                        step = linalg.cho_solve(linalg.cho_factor(exact, check_finite=False), grad)
+                    except linalg.LinAlgError:
+                        step = None
+                if step is None:
+                    step = np.linalg.solve(hess, grad)
                 t = 1.0
                 slack = 64 * np.finfo(float).eps * max(1.0, abs(f))
                 while (
@@ -228,7 +284,7 @@ class CompiledML:
                 if t < 1e-10:
                     break
                 theta = theta - t * step
-                f, grad, hess, mm = self._value_gradient_information(theta, cov, mean, logdet_s)
+                f, grad, hess, exact, mm = vgi(theta, cov, mean, logdet_s, observed=True)
                 if np.max(np.abs(step)) < tol:
                     converged = True
                     break
@@ -241,7 +297,7 @@ class CompiledML:
             if not converged:
                 return self._failed(theta, iterations)
             try:
-                f, grad, hess, mm = self._value_gradient_information(theta, cov, mean, logdet_s)
+                f, grad, hess, _, mm = vgi(theta, cov, mean, logdet_s)
             except np.linalg.LinAlgError:
                 return self._failed(theta, iterations)
         try:
