@@ -168,3 +168,25 @@ def test_rating_categories_missing_data_and_estimators():
     assert np.isnan(power.parameter_table(mlr)["analytic_power"]).all()
     with pytest.raises(NotImplementedError, match="WLSMV"):
         power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 2, estimator="WLSMV", **kwargs)
+
+
+def test_curves_and_the_thesis_table_in_the_project_style(study, tmp_path):
+    from policestress import publication as pub
+    from policestress.plots import save_figure, svg_texts
+    from policestress.plots.power import plot_power_curves
+
+    summary = power.power_summary(study)
+    assert summary["n"].tolist() == [200, 1000]
+    assert summary.loc[1, "convergence"] == 1.0 and np.isnan(
+        summary.loc[0, "power_covariances_median"]
+    )
+    fig = plot_power_curves(
+        power.parameter_table(study), power.convergence_table(study), language="zh"
+    )
+    _, svg = save_figure(fig, tmp_path, "power_curves")  # refuses a figure off the print style
+    assert "样本量 n" in svg_texts(svg)
+    [table] = pub.publication_tables({"power_summary": summary}, None, "zh", simulated=True)
+    assert table.key == "power-summary" and table.stage == "power"
+    assert table.body.columns[1] == "收敛率（%）"
+    assert table.body.iloc[1, 1] == "100.0"
+    assert not pub.table_problems(table)

@@ -193,6 +193,10 @@ TEXT = {
         "full_fit": "The full set of fit statistics is in Table {ref}.",
         "cfa_n": "ML estimation; n = {n}.",
         "chen": "Cut-offs (Chen, 2007): ΔCFI ≥ −.010, ΔRMSEA ≤ .015.",
+        "power_note": (
+            "Monte Carlo study, {replications} simulated samples per n; power: share of "
+            "samples with p < .05, median over the parameters (smallest in parentheses)."
+        ),
         "stars": "* p < .05, ** p < .01, *** p < .001.",
         "reference": "Reference categories of the adjusted model: {levels}.",
         "all_sources": "stress sources ({level})",
@@ -213,6 +217,10 @@ TEXT = {
         "full_fit": "全部拟合指标见附表 {ref}。",
         "cfa_n": "极大似然估计；n = {n}。",
         "chen": "判断标准（Chen, 2007）：ΔCFI ≥ −.010，ΔRMSEA ≤ .015。",
+        "power_note": (
+            "蒙特卡洛模拟，每个 n 模拟 {replications} 个样本；检验力为 p < .05 的样本比例，"
+            "取各参数的中位数（括号内为最小值）。"
+        ),
         "stars": "* p < .05，** p < .01，*** p < .001。",
         "reference": "调整模型的参照组：{levels}。",
         "all_sources": "各压力源（{level}）",
@@ -1416,6 +1424,44 @@ def _exclusion_flow(tables, lab: Labels, t: dict) -> _Spec | None:
     )
 
 
+def _power_summary(tables, lab: Labels, t: dict) -> _Spec | None:
+    """The power study (Monte Carlo): one row per sample size, shares in percent."""
+    data = tables.get("power_summary")
+    if data is None:
+        return None
+
+    def percent(column):
+        return [format_number(100 * v, "percent") for v in data[column]]
+
+    def power_cells(prefix):
+        return [
+            f"{format_number(100 * m, 'percent')} ({format_number(100 * low, 'percent')})"
+            if not _missing(m)
+            else ""
+            for m, low in zip(data[f"{prefix}_median"], data[f"{prefix}_min"], strict=True)
+        ]
+
+    columns = {
+        lab("n"): [format_number(v, "count") for v in data["n"]],
+        lab("convergence"): percent("convergence"),
+        lab("improper_share"): percent("improper_share"),
+        lab("power_loadings"): power_cells("power_loadings"),
+    }
+    if data["power_covariances_median"].notna().any():
+        columns[lab("power_covariances")] = power_cells("power_covariances")
+    columns[lab("coverage")] = percent("coverage")
+    for measure in ("cfi", "rmsea", "srmr"):
+        columns[lab(f"{measure}_share")] = percent(f"{measure}_share")
+    replications = int(data["replications"].max())
+    return _Spec(
+        "power-summary",
+        pd.DataFrame(columns),
+        [t["power_note"].format(replications=replications)],
+        "power",
+        ("power_summary",),
+    )
+
+
 def _build_specs(tables, lab: Labels, t: dict, loading_cutoff: float) -> list[_Spec]:
     specs: list[_Spec | None] = [
         _exclusion_flow(tables, lab, t),
@@ -1437,6 +1483,7 @@ def _build_specs(tables, lab: Labels, t: dict, loading_cutoff: float) -> list[_S
         _synthesis_regression(tables, lab, t),
         _synthesis_ranking(tables, lab, t),
         _eri_increment(tables, lab, t),
+        _power_summary(tables, lab, t),
         _item_statistics(tables, lab, t),
     ]
     return [s for s in specs if s is not None]

@@ -30,6 +30,7 @@ from policestress.power.summary import (
     convergence_table,
     fit_table,
     parameter_table,
+    power_summary,
     required_n,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "population_from_site_model",
     "population_from_syntax",
     "population_values",
+    "power_summary",
     "required_n",
     "simulate_power",
 ]

@@ -31,6 +31,7 @@ __all__ = [
     "fit_table",
     "required_n",
     "analytic_power",
+    "power_summary",
 ]
 
 # Common cut-offs (Hu & Bentler 1999; the chi-square test at .05): measure -> (rule, value).
@@ -274,3 +275,38 @@ def _required_row(parameter, chosen, sub, conv) -> dict:
         "convergence": float(conv.loc[chosen, "convergence"]),
         "convergence_mcse": float(conv.loc[chosen, "convergence_mcse"]),
     }
+
+
+def power_summary(result, alpha: float = 0.05) -> pd.DataFrame:
+    """One row per sample size, the thesis table of a study: ``convergence``,
+    ``improper_share``, the median and smallest power of the loadings
+    (``power_loadings_median``, ``power_loadings_min``) and of the factor covariances
+    (``power_covariances_median``, ``power_covariances_min``; NaN when the model has none),
+    the mean ``coverage`` of every free parameter, and the shares of replications with
+    CFI >= .95, RMSEA <= .06, SRMR <= .08 (``cfi_share``, ``rmsea_share``, ``srmr_share``).
+    """
+    conv = convergence_table(result).set_index("n")
+    params = parameter_table(result, alpha=alpha)
+    fit = fit_table(result).set_index(["n", "measure"])
+    targets = params[(params["lhs"] != params["rhs"]) & (params["population"].abs() > 1e-12)]
+    rows = []
+    for n in conv.index:
+        here = targets[targets["n"] == n]
+        load = here.loc[here["op"] == "=~", "power"]
+        covs = here.loc[here["op"] == "~~", "power"]
+        row = {
+            "n": int(n),
+            "replications": int(conv.loc[n, "replications"]),
+            "convergence": conv.loc[n, "convergence"],
+            "improper_share": conv.loc[n, "improper_share"],
+            "power_loadings_median": load.median() if len(load) else np.nan,
+            "power_loadings_min": load.min() if len(load) else np.nan,
+            "power_covariances_median": covs.median() if len(covs) else np.nan,
+            "power_covariances_min": covs.min() if len(covs) else np.nan,
+            "coverage": params.loc[params["n"] == n, "coverage"].mean(),
+        }
+        for measure in ("cfi", "rmsea", "srmr"):
+            key = (n, measure)
+            row[f"{measure}_share"] = fit.loc[key, "share_meeting"] if key in fit.index else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
