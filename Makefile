@@ -36,7 +36,7 @@ START   := $(shell date +%s.%N)
 
 # Goals that need the site's settings stamps (the chain); others (help, venv, lint, test)
 # must work before the venv exists.
-CHAIN_GOALS := all validate descriptives efa cfa invariance eri synthesis report simulate verify
+CHAIN_GOALS := all validate descriptives efa cfa invariance eri synthesis report power simulate verify
 ifneq ($(filter $(CHAIN_GOALS),$(MAKECMDGOALS)),)
   ifeq ($(wildcard config/sites/$(SITE)/site.yml),)
     $(error no site configuration config/sites/$(SITE)/site.yml (SITE=$(SITE)); see `ls config/sites`)
@@ -96,9 +96,10 @@ new-site: $(STAMP) ## scaffold config/sites/NAME from a survey export: make new-
 	@test -n "$(NAME)" -a -n "$(EXPORT)" || { echo "usage: make new-site NAME=<site> EXPORT=<export file>"; exit 2; }
 	$(PY) -m policestress.scaffold --name $(NAME) --export $(EXPORT)
 
-bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simulated respondents) and the ordinal estimators
-	$(PY) scripts/bench.py
-	$(PY) scripts/bench_ordinal.py
+BENCH_ARGS ?=
+bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simulated respondents), the power study and the ordinal estimators (BENCH_ARGS=--power-only: the power study only)
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(if $(filter --power-only,$(BENCH_ARGS)),,$(PY) scripts/bench_ordinal.py)
 
 # ---- development --------------------------------------------------------------------------
 test: $(STAMP) ## run the test suite (R cross-checks skip with a reason when R is absent)

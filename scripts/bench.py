@@ -8,7 +8,11 @@ a scratch copy of the project, so the working tree's outputs are untouched:
     stages in parallel, one per core); a change of ``efa.n_factors`` in site.yml to a
     rebuilt report; and the no-op ``make all`` that follows;
 (b) a simulated large site (``--large-n`` respondents, default 50,000, the default
-    instrument, CSV export), each stage once per run.
+    instrument, CSV export), each stage once per run;
+(c) the power study's speed (``--power-only`` runs just this): replications of the default
+    site's first-order model at n = 400 (rating categories drawn from its population
+    model, ML), fits per second per core serially (CPU time) and with joblib on one and on
+    two workers (wall time, the study's fixed set-up subtracted).
 
 Each stage's wall time is split into start-up (process and kernel start, papermill),
 import (the notebook's import cell), compute and output (cells that write tables or
@@ -37,7 +41,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from policestress.stages import STAGES  # noqa: E402
+from policestress.stages import CHAIN  # noqa: E402
 from policestress.timing import TIMINGS_ENV  # noqa: E402
 from policestress.verify import copy_project  # noqa: E402
 
@@ -173,12 +177,12 @@ def bench_env(project: Path) -> dict:
 
 def run_chain(project: Path, site: str, env: dict) -> list[dict]:
     subprocess.run(["make", "-s", f"SITE={site}", "clean"], cwd=project, check=True, env=env)
-    return [measure_stage(project, site, stage, env) for stage in STAGES]
+    return [measure_stage(project, site, stage, env) for stage in CHAIN]
 
 
 def summarise(runs: list[list[dict]]) -> list[dict]:
     rows = []
-    for i, stage in enumerate(STAGES):
+    for i, stage in enumerate(CHAIN):
         row = {"stage": stage}
         for key in ("wall_s", "startup_s", "import_s", "compute_s", "output_s", "peak_mib"):
             values = [run[i][key] for run in runs]
@@ -196,6 +200,68 @@ def summarise(runs: list[list[dict]]) -> list[dict]:
         }
     )
     return rows
+
+
+def power_speed(replications: int = 200, n: int = 400) -> dict:
+    """Fits per second of the power study on the default site's first-order model."""
+    import resource
+
+    from policestress import power
+    from policestress.config import load_site
+    from policestress.power.population import population_values
+    from policestress.power.site import site_design
+    from policestress.power.study import Study, run_chunk
+    from policestress.sem.compiled import CompiledML
+
+    cfg = load_site(DEFAULT_SITE)
+    design = site_design(cfg, n_grid=[n], replications=replications)
+    args = {**design.arguments, "checkpoint": None, "progress": False, "backend": "joblib"}
+    start = time.perf_counter()
+    truth = population_values(args["population"], args["analysis_model"], args["categorized"])
+    compiled = CompiledML(truth)
+    setup_s = time.perf_counter() - start
+    study = Study(
+        args["population"],
+        args["analysis_model"],
+        "ML",
+        args["categorized"],
+        0.0,
+        None,
+        args["seed"],
+        truth,
+        compiled,
+    )
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    run_chunk(study, n, 0, replications)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    serial_cpu = (after.ru_utime + after.ru_stime) - (cpu.ru_utime + cpu.ru_stime)
+    out = {
+        "n": n,
+        "replications": replications,
+        "parameters": len(truth.theta),
+        "setup_s": setup_s,
+        "serial_fits_per_cpu_s": replications / serial_cpu,
+    }
+    for workers in (1, 2):
+        # a warm-up run starts the worker processes, as a long study's first chunk would
+        power.simulate_power(**{**args, "replications": 2, "chunk_size": 1, "n_jobs": workers})
+        start = time.perf_counter()
+        chunk = max(1, replications // (4 * workers))
+        power.simulate_power(**{**args, "chunk_size": chunk, "n_jobs": workers})
+        wall = time.perf_counter() - start - setup_s
+        out[f"joblib_{workers}_fits_per_s"] = replications / wall
+    out["speedup_2_workers"] = out["joblib_2_fits_per_s"] / out["joblib_1_fits_per_s"]
+    return out
+
+
+def power_markdown(r: dict) -> str:
+    return (
+        f"Power study, default site's first-order model ({r['parameters']} parameters) at "
+        f"n = {r['n']}, {r['replications']} replications: {r['serial_fits_per_cpu_s']:.1f} fits "
+        f"per CPU second serially; joblib {r['joblib_1_fits_per_s']:.1f} fits/s on one worker, "
+        f"{r['joblib_2_fits_per_s']:.1f} on two (speed-up {r['speedup_2_workers']:.2f}); "
+        f"set-up {r['setup_s']:.1f} s."
+    )
 
 
 def markdown(title: str, rows: list[dict]) -> str:
@@ -227,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--large-runs", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument(
+        "--power-only", action="store_true", help="only (c), the power study's speed"
+    )
+    parser.add_argument(
         "--note", default="", help="a line for the summary, e.g. how loaded the machine was"
     )
     parser.add_argument(
@@ -234,6 +303,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     load_at_start = os.getloadavg()[0]
+    if args.power_only:
+        result = power_speed()
+        print(json.dumps(result, indent=1))
+        print(f"load average at start {load_at_start:.1f}: " + power_markdown(result))
+        return 0
 
     results: dict = {
         "date": date.today().isoformat(),
@@ -275,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                 [run_chain(project, large, env) for _ in range(args.large_runs)]
             )
 
+    results["power"] = power_speed()
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{platform.node() or 'host'}-{results['date']}.json"
@@ -300,6 +375,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"No-op `make all`: median {results['default_noop_s']['median']:.2f} s (min {results['default_noop_s']['min']:.2f}, max {results['default_noop_s']['max']:.2f}).",
     ]
+    parts += ["", power_markdown(results["power"])]
     if "large" in results:
         parts += [
             "",

@@ -99,13 +99,16 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path):
         power.simulate_power(pop, ANALYSIS, [50, 80], 5, checkpoint=folder, stop_after=2, **kwargs)
         is None
     )
-    assert len(list(folder.glob("*.replications.csv"))) == 2
-    before = {p.name: p.stat().st_mtime_ns for p in folder.glob("*.csv")}
+    [own] = folder.glob("study-*")
+    assert len(list(own.glob("*.replications.csv"))) == 2
+    before = {p: p.stat().st_mtime_ns for p in own.glob("*.csv")}
     resumed = power.simulate_power(pop, ANALYSIS, [50, 80], 5, checkpoint=folder, **kwargs)
     _equal(whole, resumed)
-    assert all((folder / name).stat().st_mtime_ns == t for name, t in before.items())  # skipped
-    with pytest.raises(ValueError, match="holds the chunks of another study"):
-        power.simulate_power(pop, ANALYSIS, [50], 5, checkpoint=folder, **{**kwargs, "seed": 4})
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())  # finished: skipped
+    assert len(list(own.glob("*.estimates.csv"))) == 6
+    other = power.simulate_power(pop, ANALYSIS, [50], 5, checkpoint=folder, **{**kwargs, "seed": 4})
+    assert len(list(folder.glob("study-*"))) == 2  # another study: chunks of its own
+    assert not other.replications.equals(resumed.replications.iloc[:5])
 
 
 def test_population_sources():

@@ -369,6 +369,8 @@ def build_sections(
         if stage == "report":
             continue
         rows = published[published["stage"] == stage]
+        if STAGES[stage].on_request and rows.empty and not skip_reason(cfg.paths, stage):
+            continue  # not asked for: no section
         # Within a stage: the order of templates/captions.csv, unknown stems after, by name.
         order = [caption_order(r.stem, r.kind) for r in rows.itertuples()]
         rows = rows.assign(_order=order).sort_values(["_order", "stem"], kind="stable")

@@ -244,6 +244,39 @@ class Synthesis:
 
 
 @dataclass(kw_only=True)
+class Power:
+    in_all: bool = key(False, "`make all` runs the power study too (else only `make power`)")
+    population: Literal["auto", "population_model", "fitted"] = key(
+        "auto",
+        "population: the site's `population_model`, or the CFA `model` `fitted` to the data "
+        "(`auto`: the population model when the site has one)",
+    )
+    model: str = key("first_order", "CFA model (a name of `cfa.models` or the codebook's) fitted")
+    n_grid: list[int] = key([100, 200, 300, 400, 500], "sample sizes simulated")
+    replications: int = key(200, "simulated samples per sample size", ge=1)
+    data: Literal["continuous", "categories"] = key(
+        "categories", "items drawn `continuous`, or cut into the codebook's rating `categories`"
+    )
+    missing: Literal["none", "mcar", "observed"] = key(
+        "none", "missing answers: `none`, `mcar` at `missing_rate`, or the data's `observed` patterns"
+    )
+    missing_rate: float = key(0.02, "`mcar`: share of answers missing", ge=0, le=0.9)
+    estimator: Literal["ML", "MLR", "FIML"] = key(
+        "ML", "ML (complete cases), MLR (robust; FIML with missing answers) or FIML"
+    )
+    target_power: float = key(0.80, "power the required n must reach", ge=0, le=1)
+    target_convergence: float = key(0.95, "convergence rate the required n must reach", ge=0, le=1)
+    backend: Literal["serial", "joblib", "dask"] = key(
+        "joblib", "`serial`, `joblib` processes on this machine, or a `dask` cluster"
+    )
+    n_jobs: int = key(-1, "joblib / local Dask workers (-1: every core)")
+    scheduler: str | None = key(
+        None, "dask: the scheduler's address (tcp://host:8786); none: a local cluster"
+    )
+    chunk_size: int = key(25, "replications per task and per checkpoint file", ge=1)
+
+
+@dataclass(kw_only=True)
 class Report:
     language: Literal["zh", "en"] | None = key(None, "report language (default: `language`)")
     loading_cutoff: float = key(
@@ -297,6 +330,7 @@ class SiteSettings:
     cfa: Cfa = section(Cfa, "confirmatory factor analysis")
     invariance: Invariance = section(Invariance, "measurement invariance")
     synthesis: Synthesis = section(Synthesis, "ranking of the stress sources")
+    power: Power = section(Power, "sample-size planning by Monte Carlo simulation (`make power`)")
     report: Report = section(Report, "report.html")
 
 

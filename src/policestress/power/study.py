@@ -8,11 +8,13 @@ workers, the chunking, the other sample sizes or an interruption: every backend 
 same results for one seed.
 
 Replications run in chunks (``chunk_size`` replications of one n). With a
-``checkpoint`` folder each finished chunk is written there (two CSV files, written under a
-temporary name and renamed, so a chunk is either whole or absent) and a rerun skips the
-finished chunks: an interrupted study resumes where it stopped and gives the results of an
-uninterrupted one. The folder's ``study.json`` records what the study is; a rerun with
-another population, model, estimator, missing-data design, seed or chunk size is refused.
+``checkpoint`` folder each finished chunk is written to its subfolder ``study-<digest>``
+(two CSV files, written under a temporary name and renamed, so a chunk is either whole or
+absent) and a rerun skips the finished chunks: an interrupted study resumes where it
+stopped and gives the results of an uninterrupted one. The digest covers everything that
+changes a replication (population, analysis model, estimator, data, missing-data design,
+seed, chunk size), so another study never reuses these chunks; more replications or
+another n grid reuse the chunks they share.
 """
 
 from __future__ import annotations
@@ -265,20 +267,26 @@ def _read_chunk(folder: Path, chunk) -> tuple[pd.DataFrame, pd.DataFrame]:
     )
 
 
-def _open_checkpoint(folder: Path, study: Study, chunk_size: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    record = {"study": study.digest(), "chunk_size": chunk_size}
-    marker = folder / "study.json"
-    if marker.exists():
-        previous = json.loads(marker.read_text(encoding="utf-8"))
-        if previous != record:
-            raise ValueError(
-                f"checkpoint folder {folder} holds the chunks of another study (population, "
-                "analysis model, estimator, missing data, seed or chunk size differ): remove "
-                "it or name another folder"
-            )
-    else:
+def _open_checkpoint(folder: Path, study: Study, chunk_size: int) -> Path:
+    """The study's own subfolder of ``folder`` (created, with ``study.json`` saying what
+    the study is)."""
+    digest = hashlib.sha256(f"{study.digest()} {chunk_size}".encode()).hexdigest()
+    own = folder / f"study-{digest[:16]}"
+    own.mkdir(parents=True, exist_ok=True)
+    marker = own / "study.json"
+    if not marker.exists():
+        record = {
+            "population": study.population.source,
+            "analysis_model": study.analysis_model,
+            "estimator": study.estimator,
+            "categorized": study.categorized,
+            "missing_rate": study.missing_rate,
+            "observed_missing_patterns": study.missing_patterns is not None,
+            "seed": study.seed,
+            "chunk_size": chunk_size,
+        }
         marker.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return own
 
 
 def _progress(total: int, enabled: bool):
@@ -386,7 +394,8 @@ def simulate_power(
     chunk_size : int
         Replications per task and per checkpoint file.
     checkpoint : path, optional
-        Folder of finished chunks: a rerun skips them (resume after an interruption).
+        Folder of finished chunks (a subfolder per study): a rerun skips them (resume
+        after an interruption).
     progress : bool
         A progress bar of the replications.
     stop_after : int, optional
@@ -454,7 +463,7 @@ def simulate_power(
     folder = Path(checkpoint) if checkpoint is not None else None
     done: dict = {}
     if folder is not None:
-        _open_checkpoint(folder, study, chunk_size)
+        folder = _open_checkpoint(folder, study, chunk_size)
         done = {c: None for c in chunks if all(p.exists() for p in _chunk_paths(folder, c))}
     todo = [c for c in chunks if c not in done]
     if stop_after is not None:
