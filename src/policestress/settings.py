@@ -258,7 +258,8 @@ class Power:
         "categories", "items drawn `continuous`, or cut into the codebook's rating `categories`"
     )
     missing: Literal["none", "mcar", "observed"] = key(
-        "none", "missing answers: `none`, `mcar` at `missing_rate`, or the data's `observed` patterns"
+        "none",
+        "missing answers: `none`, `mcar` at `missing_rate`, or the data's `observed` patterns",
     )
     missing_rate: float = key(0.02, "`mcar`: share of answers missing", ge=0, le=0.9)
     estimator: Literal["ML", "MLR", "FIML"] = key(
