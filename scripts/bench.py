@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         "--power-only", action="store_true", help="only (c), the power study's speed"
     )
     parser.add_argument(
+        "--power-replications", type=int, default=200, help="(c): replications timed"
+    )
+    parser.add_argument(
         "--note", default="", help="a line for the summary, e.g. how loaded the machine was"
     )
     parser.add_argument(
@@ -304,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     load_at_start = os.getloadavg()[0]
     if args.power_only:
-        result = power_speed()
+        result = power_speed(args.power_replications)
         print(json.dumps(result, indent=1))
         print(f"load average at start {load_at_start:.1f}: " + power_markdown(result))
         return 0
@@ -349,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
                 [run_chain(project, large, env) for _ in range(args.large_runs)]
             )
 
-    results["power"] = power_speed()
+    results["power"] = power_speed(args.power_replications)
     out_dir = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{platform.node() or 'host'}-{results['date']}.json"

@@ -33,6 +33,8 @@ def test_bench_runs_and_writes_its_results(tmp_path):
             "--runs",
             "1",
             "--skip-large",
+            "--power-replications",
+            "8",
             "--out",
             str(tmp_path),
         ],
@@ -50,6 +52,7 @@ def test_bench_runs_and_writes_its_results(tmp_path):
     assert record["default_chain_s"]["median"] > record["default_noop_s"]["median"]
     assert 0 < record["efa_change_s"]["median"] < record["default_chain_s"]["median"] * 2
     assert "No-op `make all`" in (tmp_path / "latest.md").read_text()
+    assert record["power"]["replications"] == 8 and record["power"]["serial_fits_per_cpu_s"] > 0
 
 
 def test_the_large_site_is_the_default_instrument_with_n_simulated_respondents(tmp_path):
