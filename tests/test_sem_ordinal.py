@@ -92,6 +92,14 @@ fits <- list(
                       group.equal = "loadings")
 )
 result <- lapply(fits, out)
+mi_out <- function(fit) {
+  mi <- modindices(fit)
+  if (is.null(mi$group)) mi$group <- 1L
+  list(lhs = mi$lhs, op = mi$op, rhs = mi$rhs, group = mi$group, mi = mi$mi, epc = mi$epc,
+       sepc = mi$sepc.all)
+}
+result$mi_wlsmv <- mi_out(fits$wlsmv)
+result$mi_metric <- mi_out(fits$metric)
 # ordinal EFA: psych::fa and fa.parallel on polychoric correlations
 efa_poly <- fa(d[, items], nfactors = 2, cor = "poly", fm = "minres", rotate = "oblimin")
 result$fa_loadings <- unname(unclass(efa_poly$loadings))
@@ -267,3 +275,16 @@ def test_invariance_stage_steps_with_wlsmv(data, r_ref):
     assert table["delta_test"].iloc[1].startswith("not computed")
     with pytest.raises(ValueError, match="strict step"):
         inv.fit_invariance_models(data, MODEL, "g", steps=("strict",), estimator="WLSMV")
+
+
+@requires_r
+@pytest.mark.r
+@pytest.mark.parametrize("key", ["wlsmv", "metric"])
+def test_modification_indices_match_lavaan(key, fits, r_ref):
+    ref = pd.DataFrame(r_ref[f"mi_{key}"])
+    ours = fits[key].modindices()
+    merged = ref.merge(ours, on=["lhs", "op", "rhs", "group"], suffixes=("_r", ""))
+    assert len(merged) == len(ref) == len(ours)
+    np.testing.assert_allclose(merged["mi"], merged["mi_r"], atol=1e-4)
+    np.testing.assert_allclose(merged["epc"], merged["epc_r"], atol=1e-4)
+    np.testing.assert_allclose(merged["sepc.all"], merged["sepc"], atol=1e-4)

@@ -477,9 +477,95 @@ class OrdinalFit(SEMFit):
         return out
 
     def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
-        raise NotImplementedError(
-            "modification indices of WLSMV/ULSMV models are not implemented here"
-        )
+        """lavaan's ``modindices`` of a WLSMV / ULSMV fit: score tests of freeing each
+        candidate (loadings of every item on every factor, residual covariances of every
+        pair of items, latent covariances, and the fixed markers, intercepts and latent
+        means where freeing them is identified, as in a multi-group model) alone.
+
+        ``mi = N g^2 / V`` with ``g`` the gradient of lavaan's ``fmin`` (``sum_g (N_g - 1) /
+        (2N) F_g``) and ``V = I11 - I12 E^-1 I21`` from the expected information ``sum_g f_g
+        Delta' W Delta`` of the model augmented by the candidate; ``epc = -g / V``;
+        ``sepc.all`` the EPC standardized as ``std.all``.
+        """
+        cols = ["lhs", "op", "rhs", "group", "mi", "epc", "sepc.all"]
+        if not self.fitted:
+            return pd.DataFrame(columns=cols)
+        rep, n = self.rep, self.ntotal
+        deltas, e, _ = self._information_parts()
+        vals = rep.values(self.theta)
+        real = [k for k, f in enumerate(rep.eta) if f in self.latent]
+        rows = []
+        for g, spec in enumerate(rep.specs):
+            st = self.group_stats[g]
+            mm = rep.matrices(self.theta, g, vals)
+            est, _, (ii, jj) = rep.implied(self.theta, g, vals)
+            delta = vals[rep.delta_rows[g]]
+            th_rows, item = rep.th_rows[g]
+            present = set(zip(spec.kind, spec.r, spec.c, strict=True))
+            cand = [("lambda", i, j) for j in real for i in range(rep.p)]
+            cand += [("theta", a, b) for a in range(rep.p) for b in range(a)]
+            cand += [("psi", a, b) for a in range(rep.m) for b in range(a)]
+            cand = [c for c in cand if c not in present]
+            # and, as lavaan, the fixed parameters (markers, intercepts, latent means): those
+            # whose freeing is not identified get V = 0 and drop out
+            cand += [
+                (kd, a, b)
+                for kd, a, b, f in zip(spec.kind, spec.r, spec.c, spec.free, strict=True)
+                if f < 0 and kd in ("lambda", "beta", "psi", "nu", "alpha")
+            ]
+            if not cand:
+                continue
+            kind = np.array([c[0] for c in cand])
+            ds, dm = rep.entry_derivatives(
+                mm, kind, np.array([c[1] for c in cand]), np.array([c[2] for c in cand])
+            )
+            t = len(th_rows)
+            dc = np.zeros((len(est), len(cand)))
+            dc[:t] = -delta[item][:, None] * dm[:, item].T
+            dc[t:] = (delta[ii] * delta[jj])[:, None] * ds[:, ii, jj].T
+            fg = st.n / n
+            wdc = st.weight[:, None] * dc
+            i11 = fg * np.einsum("ak,ak->k", dc, wdc)
+            i12 = fg * wdc.T @ deltas[g]
+            v = i11 - np.einsum("ka,ka->k", i12, np.linalg.solve(e, i12.T).T)
+            v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
+            grad = -(st.n - 1) / n * (wdc.T @ (st.obs - est))
+            mi, epc = n * grad**2 / v, -grad / v
+            sd_obs = np.sqrt(np.diag(mm.sigma))
+            sd_eta = np.sqrt(np.abs(np.diag(mm.phi)))
+            res_obs, res_eta = np.diag(mm.theta), np.diag(mm.psi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for k, (kd, a, b) in enumerate(cand):
+                    if kd == "lambda":
+                        lhs, op, rhs = rep.eta[b], "=~", self.observed[a]
+                        factor = sd_eta[b] / sd_obs[a]
+                    elif kd == "beta":
+                        lhs, op, rhs = rep.eta[b], "=~", rep.eta[a]
+                        factor = sd_eta[b] / sd_eta[a]
+                    elif kd == "theta":
+                        lhs, op, rhs = self.observed[b], "~~", self.observed[a]
+                        factor = 1 / np.sqrt(np.abs(res_obs[a] * res_obs[b]))
+                    elif kd == "nu":
+                        lhs, op, rhs = self.observed[a], "~1", ""
+                        factor = 1 / sd_obs[a]
+                    elif kd == "alpha":
+                        lhs, op, rhs = rep.eta[a], "~1", ""
+                        factor = 1 / sd_eta[a]
+                    elif a == b:
+                        lhs, op, rhs = rep.eta[a], "~~", rep.eta[a]
+                        factor = 1 / sd_eta[a] ** 2
+                    else:
+                        lhs, op, rhs = rep.eta[b], "~~", rep.eta[a]
+                        factor = 1 / np.sqrt(np.abs(res_eta[a] * res_eta[b]))
+                    rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
+        table = pd.DataFrame(rows, columns=cols).dropna(subset=["mi"])
+        table = table[table["mi"] > minimum]
+        if sort:
+            order = table.assign(_mi=table["mi"].round(6)).sort_values(
+                ["_mi", "lhs", "op", "rhs", "group"], ascending=[False, True, True, True, True]
+            )
+            table = table.loc[order.index]
+        return table.reset_index(drop=True)
 
     def pairs(self) -> pd.DataFrame:
         """Per group the pairs of items: ``group, item1, item2, rho, n, empty_cells``."""
