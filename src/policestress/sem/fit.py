@@ -703,6 +703,11 @@ class SEMFit:
         :class:`~policestress.sem.robust.ScaledTest`; complete data only."""
         if self.missing != "listwise":
             raise ValueError("the Satorra-Bentler test needs complete data (missing='listwise')")
+        if self.partable.attrs["variables"].ov_x:
+            raise NotImplementedError(
+                "the Satorra-Bentler test with fixed.x covariates conditions on them (lavaan's "
+                "fixed.x Gamma), which this engine does not compute"
+            )
         return self._robust("MLM")[0].test
 
     def _robust_measures(self) -> dict[str, float]:
@@ -1066,6 +1071,14 @@ def _fit(
     from policestress.sem.partable import variables as model_variables
 
     v = model_variables(parsed, fixed_x=model_type == "sem")
+    if estimator in ("MLM", "MLR") and v.ov_x:
+        raise NotImplementedError(
+            f"model {name!r}: estimator {estimator!r} with exogenous observed covariates "
+            f"({', '.join(v.ov_x)}, fixed.x as lavaan's sem()) is not supported: lavaan's "
+            "robust test and SEs then condition on the covariates (a fixed.x Gamma and "
+            "information), which this engine does not compute; use estimator 'ML', or model "
+            "the covariates as indicators or with cfa()"
+        )
     absent = [x for x in v.ov if x not in data.columns]
     if absent:
         raise KeyError(f"model {name!r}: variables not in the data: {absent}")
