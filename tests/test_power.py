@@ -169,7 +169,15 @@ def test_rating_categories_missing_data_and_estimators():
     mlr = power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 2, estimator="MLR", **kwargs)
     assert mlr.replications["converged"].all()
     assert np.isnan(power.parameter_table(mlr)["analytic_power"]).all()
-    with pytest.raises(NotImplementedError, match="WLSMV"):
+    wlsmv = power.simulate_power(
+        pop, "f =~ x1 + x2 + x3 + x4", [150], 2, estimator="WLSMV", categorized=True, **kwargs
+    )
+    table = power.parameter_table(wlsmv).set_index("parameter")
+    # thresholds on the standardized latent-response scale: -1 / sqrt(1 + .49)
+    assert table.loc["x1|t1", "population"] == pytest.approx(-1 / np.sqrt(1.49), abs=0.02)
+    assert wlsmv.replications["converged"].all()
+    assert "x1|t1" not in power.required_n(wlsmv)["parameter"].tolist()
+    with pytest.raises(ValueError, match="WLSMV' analyses rating categories"):
         power.simulate_power(pop, "f =~ x1 + x2 + x3 + x4", [80], 2, estimator="WLSMV", **kwargs)
 
 

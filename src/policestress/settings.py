@@ -262,8 +262,10 @@ class Power:
         "missing answers: `none`, `mcar` at `missing_rate`, or the data's `observed` patterns",
     )
     missing_rate: float = key(0.02, "`mcar`: share of answers missing", ge=0, le=0.9)
-    estimator: Literal["ML", "MLR", "FIML"] = key(
-        "ML", "ML (complete cases), MLR (robust; FIML with missing answers) or FIML"
+    estimator: Literal["ML", "MLR", "FIML", "WLSMV"] = key(
+        "ML",
+        "ML (complete cases), MLR (robust; FIML with missing answers), FIML, or WLSMV "
+        "(the categories as ordered; needs `data: categories`)",
     )
     target_power: float = key(0.80, "power the required n must reach", ge=0, le=1)
     target_convergence: float = key(0.95, "convergence rate the required n must reach", ge=0, le=1)

@@ -47,6 +47,9 @@ EXACT_N = 5000
 # Cases drawn to estimate the moments of categorized data (their exact moments need
 # bivariate normal probabilities of every pair of items and thresholds).
 CATEGORY_MOMENT_N = 200_000
+# Cases of the WLSMV fit whose estimates are a WLSMV study's reference values (thresholds
+# and polychoric-based estimates of this many cases are within ~0.005 of the population's).
+ORDINAL_REFERENCE_N = 50_000
 
 
 @dataclass(frozen=True)
@@ -317,6 +320,7 @@ def population_values(
     categorized: bool = False,
     seed: int = 0,
     meanstructure: bool | None = None,
+    estimator: str = "ML",
 ):
     """The analysis model fitted (ML) to the moments of the data as analysed.
 
@@ -324,7 +328,9 @@ def population_values(
     the categories, estimated from :data:`CATEGORY_MOMENT_N` cases drawn with ``seed``.
     The estimates are the Monte Carlo study's reference values and their expected
     information gives the analytic power. ``meanstructure`` as ``sem.cfa`` (FIML fits have
-    one: their intercepts are parameters too).
+    one: their intercepts are parameters too). ``estimator="WLSMV"``: the WLSMV fit (items
+    ordered) of :data:`ORDINAL_REFERENCE_N` categorized cases drawn with ``seed``, whose
+    thresholds and loadings are on the latent responses' standardized scale.
 
     Returns
     -------
@@ -342,6 +348,22 @@ def population_values(
     if absent:
         raise ValueError(f"the analysis model names variables the population lacks: {absent}")
     mean, cov = population.mean, population.cov
+    if estimator == "WLSMV":
+        if not (categorized and all(x in population.thresholds for x in needed)):
+            raise ValueError("WLSMV needs rating categories: thresholds for every item")
+        rng = np.random.default_rng(seed)
+        z = rng.standard_normal((ORDINAL_REFERENCE_N, len(mean)))
+        x = categorize(mean + z @ np.linalg.cholesky(cov).T, population)
+        frame = pd.DataFrame(x, columns=population.observed)
+        fit = sem.cfa(
+            analysis_model, frame, name="analysis model", estimator="WLSMV", ordered=needed
+        )
+        if not (fit.fitted and fit.converged):
+            raise ValueError(
+                f"the analysis model cannot be fitted to the population: {fit.message}"
+            )
+        fit.data = []
+        return fit
     if categorized and population.thresholds:
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((CATEGORY_MOMENT_N, len(mean)))
@@ -351,4 +373,5 @@ def population_values(
     fit = sem.cfa(analysis_model, frame, name="analysis model", meanstructure=meanstructure)
     if not (fit.fitted and fit.converged):
         raise ValueError(f"the analysis model cannot be fitted to the population: {fit.message}")
+    fit.data = []  # its moments are what counts (and what workers need: a small pickle)
     return fit

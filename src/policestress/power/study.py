@@ -34,7 +34,15 @@ from policestress import sem
 from policestress.power.population import PopulationModel, categorize, population_values
 from policestress.sem.compiled import CompiledML
 
-__all__ = ["Study", "PowerResult", "simulate_power", "run_chunk", "BACKENDS", "ESTIMATORS"]
+__all__ = [
+    "Study",
+    "PowerResult",
+    "simulate_power",
+    "run_chunk",
+    "execute",
+    "BACKENDS",
+    "ESTIMATORS",
+]
 
 BACKENDS = ("serial", "joblib", "dask")
 ESTIMATORS = ("ML", "MLR", "FIML", "WLSMV")
@@ -160,8 +168,9 @@ class Study:
             kwargs = {"estimator": "ML", "missing": "ml"}
         elif self.estimator == "MLR" and self.has_missing:
             kwargs["missing"] = "ml"
-        elif self.estimator == "WLSMV":
+        elif self.estimator == "WLSMV":  # pairwise polychorics when answers are missing
             kwargs["ordered"] = list(self.truth.observed)
+            kwargs["missing"] = "pairwise" if self.has_missing else "listwise"
         fit = sem.cfa(self.analysis_model, frame, name="analysis model", **kwargs)
         q = len(self.truth.theta)
         ok = fit.fitted and fit.converged
@@ -172,17 +181,16 @@ class Study:
         improper_words = ("negative variance", "not positive definite", "singular")
         record["improper"] = any(w in text for text in fit.warnings for w in improper_words)
         fm = fit.fit_measures()
-        robust = self.estimator == "MLR" and "chisq.scaled" in fm
-        for key, name in (
-            ("chisq", "chisq.scaled"),
-            ("df", "df.scaled"),
-            ("pvalue", "pvalue.scaled"),
-            ("cfi", "cfi.robust"),
-            ("tli", "tli.robust"),
-            ("rmsea", "rmsea.robust"),
-            ("srmr", "srmr"),
-        ):
-            record[key] = float(fm[name] if robust and name in fm else fm[key])
+        # MLR: the scaled test, robust CFI/TLI/RMSEA; WLSMV: the scaled-shifted test and
+        # the indices computed from it (lavaan's .scaled), as applied work reports them
+        index = {"MLR": "robust", "WLSMV": "scaled"}.get(self.estimator)
+        for key in ("chisq", "df", "pvalue", "cfi", "tli", "rmsea", "srmr"):
+            name = key
+            if index and key in ("chisq", "df", "pvalue"):
+                name = f"{key}.scaled"
+            elif index and key in ("cfi", "tli", "rmsea"):
+                name = f"{key}.{index}"
+            record[key] = float(fm[name] if name in fm else fm[key])
         se = np.sqrt(np.abs(np.diag(fit.vcov())))
         return record, fit.theta, se
 
@@ -339,6 +347,16 @@ def _run_dask(study, todo, scheduler, n_jobs, processes):
             cluster.close()
 
 
+def execute(study: Study, chunks, backend="joblib", n_jobs=-1, scheduler=None, processes=True):
+    """Run ``chunks`` (``(n, start, stop)`` each) of ``study`` on ``backend``; yields
+    ``(chunk, (replications, estimates))`` as chunks finish (in any order)."""
+    if backend == "serial" or not chunks:
+        return _run_serial(study, chunks)
+    if backend == "joblib":
+        return _run_joblib(study, chunks, n_jobs)
+    return _run_dask(study, chunks, scheduler, n_jobs, processes)
+
+
 def simulate_power(
     population: PopulationModel,
     analysis_model: str,
@@ -375,7 +393,9 @@ def simulate_power(
     estimator : {'ML', 'MLR', 'FIML', 'WLSMV'}
         ``ML``: complete cases (listwise); ``FIML``: ML with every case
         (``missing="ml"``); ``MLR``: robust SEs and scaled test (robust CFI, TLI, RMSEA),
-        with FIML when data are missing; ``WLSMV`` needs the engine's ordinal estimator.
+        with FIML when data are missing; ``WLSMV``: the categories as ordered
+        (``categorized=True``; pairwise with missing answers), reference values from a
+        large WLSMV fit.
     categorized : bool
         Record items with thresholds as rating categories (analysed as numbers with ML).
     missing_rate : float
@@ -422,10 +442,8 @@ def simulate_power(
     estimator = estimator.upper()
     if estimator not in ESTIMATORS:
         raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    if estimator == "WLSMV" and "WLSMV" not in sem.fit.ESTIMATORS:
-        raise NotImplementedError(
-            "estimator 'WLSMV' needs the engine's ordinal estimator, which it does not have yet"
-        )
+    if estimator == "WLSMV" and not categorized:
+        raise ValueError("estimator 'WLSMV' analyses rating categories: set categorized=True")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if not 0 <= missing_rate < 1:
@@ -444,9 +462,13 @@ def simulate_power(
     has_missing = missing_rate > 0 or patterns is not None
     fiml = estimator == "FIML" or (estimator == "MLR" and has_missing)
     truth = population_values(
-        population, analysis_model, categorized, seed, meanstructure=True if fiml else None
+        population,
+        analysis_model,
+        categorized,
+        seed,
+        meanstructure=True if fiml else None,
+        estimator="WLSMV" if estimator == "WLSMV" else "ML",
     )
-    truth.data = []  # its moments are all a worker needs: keep the pickled study small
     complete_ml = estimator == "ML"
     study = Study(
         population=population,
@@ -471,13 +493,7 @@ def simulate_power(
     results = {}
     bar = _progress(sum(c[2] - c[1] for c in chunks), progress)
     bar.update(sum(c[2] - c[1] for c in done))
-    if backend == "serial" or not todo:
-        runner = _run_serial(study, todo)
-    elif backend == "joblib":
-        runner = _run_joblib(study, todo, n_jobs)
-    else:
-        runner = _run_dask(study, todo, scheduler, n_jobs, processes)
-    for chunk, (reps, ests) in runner:
+    for chunk, (reps, ests) in execute(study, todo, backend, n_jobs, scheduler, processes):
         if folder is not None:
             reps_path, ests_path = _chunk_paths(folder, chunk)
             _write_atomic(ests, ests_path)

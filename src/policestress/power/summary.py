@@ -201,7 +201,11 @@ def _default_targets(table: pd.DataFrame) -> list[str]:
     """Loadings, regressions and covariances whose population value is not 0 (variances
     are always 'significant' and say nothing about the sample size a study needs)."""
     first = table.drop_duplicates("parameter")
-    keep = (first["lhs"] != first["rhs"]) & (first["population"].abs() > 1e-12)
+    keep = (
+        (first["lhs"] != first["rhs"])
+        & (first["op"] != "|")  # thresholds (WLSMV) test nothing about the model
+        & (first["population"].abs() > 1e-12)
+    )
     return first.loc[keep, "parameter"].tolist()
 
 
@@ -216,7 +220,7 @@ def required_n(
     a parameter's power reaches ``target_power`` and convergence ``target_convergence``.
 
     One row per parameter (default: every loading, regression and covariance whose
-    population value is not 0) and a last row ``all`` (every one of them at once):
+    population value is not 0; no variances, no thresholds) and a last row ``all`` (every one of them at once):
     ``required_n`` (NaN: not reached in the grid), and at that n the ``power`` and
     ``convergence`` with their Monte Carlo SEs.
     """
