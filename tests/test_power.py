@@ -201,3 +201,26 @@ def test_curves_and_the_thesis_table_in_the_project_style(study, tmp_path):
     assert table.body.columns[1] == "收敛率（%）"
     assert table.body.iloc[1, 1] == "100.0"
     assert not pub.table_problems(table)
+
+
+def test_the_power_stage_runs_on_request_or_when_the_site_asks(tmp_path):
+    import re
+    import shutil
+    from pathlib import Path
+
+    from policestress.stages import CHAIN, STAGES, make_fragment, write_site_fragment
+
+    root = Path(__file__).resolve().parents[1]
+    assert STAGES["power"].on_request and "power" not in CHAIN
+    fragment = make_fragment(root)
+    assert f"CHAIN_STAGES := {' '.join(CHAIN)}\n" in fragment
+    report = re.search(r"^\$\(REPORTS\)/07_report.ipynb: (.*?)\n\t", fragment, re.M | re.S)
+    assert "$(ON_REQUEST_IN_ALL)" in report.group(1)  # the report waits for what the site asks
+    site = tmp_path / "config" / "sites" / "asks"
+    shutil.copytree(root / "config" / "sites" / "y-subbureau-sim", site)
+    plain = write_site_fragment("asks", tmp_path).read_text()
+    assert "ON_REQUEST_IN_ALL" not in plain
+    with open(site / "site.yml", "a", encoding="utf-8") as handle:
+        handle.write("\npower:\n  in_all: true\n")
+    asked = write_site_fragment("asks", tmp_path).read_text()
+    assert "ON_REQUEST_IN_ALL := $(REPORTS)/08_power.ipynb" in asked
