@@ -224,3 +224,22 @@ def test_the_power_stage_runs_on_request_or_when_the_site_asks(tmp_path):
         handle.write("\npower:\n  in_all: true\n")
     asked = write_site_fragment("asks", tmp_path).read_text()
     assert "ON_REQUEST_IN_ALL := $(REPORTS)/08_power.ipynb" in asked
+
+
+def test_a_sites_design_comes_from_its_power_settings():
+    from policestress.power.site import observed_thresholds, site_design
+
+    cfg = load_site("y-subbureau-sim")
+    design = site_design(cfg, n_grid=[120], replications=3, backend="serial")
+    args = design.arguments
+    assert args["n_grid"] == [120] and args["replications"] == 3 and args["backend"] == "serial"
+    assert args["estimator"] == cfg.get("power.estimator") and args["seed"] == cfg.seed
+    assert args["categorized"] == (cfg.get("power.data") == "categories")
+    assert design.population.source == "the site's population model"
+    assert "OCC_WL1" in design.population.thresholds
+    assert args["checkpoint"].parts[-3:] == ("build", "y-subbureau-sim", "power-chunks")
+    assert any("population model" in line for line in design.description)
+    # thresholds reproducing observed category shares
+    frame = pd.DataFrame({"a": [1] * 10 + [2] * 30 + [3] * 60})
+    cuts = observed_thresholds(frame, ["a"], np.zeros(1), np.eye(1), {"a": (1, 3)})["a"]
+    np.testing.assert_allclose(cuts, [-1.2815516, -0.2533471], atol=1e-6)
