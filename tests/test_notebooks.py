@@ -17,6 +17,7 @@ import pytest
 from policestress.paths import PUBLISH_ENV, STAGING_ENV, SitePaths
 from policestress.report import SECTION_TITLES
 from policestress.stages import (
+    CHAIN,
     COMMON_SETTINGS,
     STAGES,
     ParameterError,
@@ -110,6 +111,10 @@ def test_the_makefile_takes_the_stages_from_stages_py():
     efa_rule = re.search(r"^\$\(REPORTS\)/02_efa.ipynb: (.*?)\n\t", fragment, re.M | re.S)
     assert "src/policestress/efa.py" in efa_rule.group(1)
     assert "src/policestress/cfa.py" not in efa_rule.group(1)
+    # on-request stages (power) are not in the chain; the report waits for those a site asks
+    assert f"CHAIN_STAGES := {' '.join(CHAIN)}\n" in fragment
+    report_rule = re.search(r"^\$\(REPORTS\)/07_report.ipynb: (.*?)\n\t", fragment, re.M | re.S)
+    assert "$(ON_REQUEST_IN_ALL)" in report_rule.group(1)
     assert set(SECTION_TITLES) == set(STAGES) - {"report"}
 
 
