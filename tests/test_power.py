@@ -214,6 +214,10 @@ def test_the_power_stage_runs_on_request_or_when_the_site_asks(tmp_path):
     # (the report's rule waits for $(ON_REQUEST_IN_ALL): tests/test_notebooks.py)
     site = tmp_path / "config" / "sites" / "asks"
     shutil.copytree(root / "config" / "sites" / "y-subbureau-sim", site)
+    from policestress.stages import stage_settings
+
+    read = stage_settings("asks", tmp_path)["power"]
+    assert "population_model.yml" in read["files"] and "power" not in read["settings"]
     plain = write_site_fragment("asks", tmp_path).read_text()
     assert "ON_REQUEST_IN_ALL" not in plain
     with open(site / "site.yml", "a", encoding="utf-8") as handle:

@@ -186,7 +186,7 @@ CHAIN: tuple[str, ...] = tuple(s.name for s in _STAGE_LIST if not s.on_request)
 SIMULATE_SETTINGS = ("raw_file", "raw_format", "exclusions")
 SIMULATE_MODULE = "policestress.simulate"
 # Site files besides site.yml that only some stages read.
-POPULATION_MODEL_READERS = ("synthesis",)
+POPULATION_MODEL_READERS = ("synthesis", "power")
 
 DEFAULT_KERNEL = "policestress"
 MANIFEST_DIR = ".manifest"
