@@ -361,7 +361,15 @@ def make_fragment(root: Path) -> str:
         modules = " ".join(module_files(notebook_modules(stage.name, root), root))
         needs = " ".join(f"$(REPORTS)/{STAGES[n].notebook}" for n in stage.needs)
         if stage.name == "report":
-            needs += " $(ON_REQUEST_IN_ALL)"
+            # the report shows what on-request stages published: it waits for those the
+            # site asks `make all` to run, and is out of date once one of them has run (its
+            # manifest, a file without a rule: `make all` never reruns the stage for it)
+            ran = " ".join(
+                f"$(wildcard $(REPORTS)/{MANIFEST_DIR}/{s.name}.json)"
+                for s in STAGES.values()
+                if s.on_request
+            )
+            needs += f" $(ON_REQUEST_IN_ALL) {ran}"
         raw = " $(RAW)" if not stage.needs else ""
         lines += [
             f".PHONY: {stage.name}",
