@@ -298,7 +298,7 @@ def _open_checkpoint(folder: Path, study: Study, chunk_size: int) -> Path:
 
 
 def _progress(total: int, enabled: bool):
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, desc="replications", unit="fit", disable=not enabled)
 
