@@ -243,3 +243,37 @@ def test_a_sites_design_comes_from_its_power_settings():
     frame = pd.DataFrame({"a": [1] * 10 + [2] * 30 + [3] * 60})
     cuts = observed_thresholds(frame, ["a"], np.zeros(1), np.eye(1), {"a": (1, 3)})["a"]
     np.testing.assert_allclose(cuts, [-1.2815516, -0.2533471], atol=1e-6)
+
+
+def test_a_fitted_population_with_the_observed_category_shares_and_missing_patterns(
+    monkeypatch,
+):
+    from scipy import stats
+
+    import policestress.cfa
+    from policestress.codebook_models import factor_syntax
+    from policestress.power.site import site_design
+    from policestress.simulate import simulate_responses
+
+    cfg = load_site("y-subbureau-sim")
+    scales = cfg.codebook.factor_scales("stress_sources")
+    two = {c: scales[c] for c in list(scales)[:2]}  # a small model keeps the test fast
+    monkeypatch.setattr(policestress.cfa, "site_models", lambda _: {"small": factor_syntax(two)})
+    monkeypatch.setitem(
+        cfg.settings, "power", {"population": "fitted", "missing": "observed", "model": "small"}
+    )
+    data = simulate_responses(cfg, n=300)
+    items = [i for c in two.values() for i in c]
+    data.loc[:9, items[0]] = np.nan
+    design = site_design(cfg, n_grid=[100], replications=2, backend="serial", data=data)
+    pop = design.population
+    assert pop.observed == items and "fitted" in pop.source
+    shares = data[items[1]].value_counts(normalize=True).sort_index().to_numpy()
+    z = (pop.thresholds[items[1]] - pop.mean[1]) / np.sqrt(pop.cov[1, 1])
+    np.testing.assert_allclose(np.diff(np.concatenate([[0], stats.norm.cdf(z), [1]])), shares)
+    patterns = design.arguments["missing_patterns"]
+    assert patterns.shape == (len(data), len(items))
+    assert (patterns[:, 0] == data[items[0]].isna().to_numpy()).all()
+    result = power.simulate_power(**{**design.arguments, "checkpoint": None, "progress": False})
+    assert result.replications["converged"].all()
+    assert (result.replications["n_used"] < 100).all()  # ML: the complete cases
