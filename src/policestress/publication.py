@@ -1442,7 +1442,7 @@ def _power_summary(tables, lab: Labels, t: dict) -> _Spec | None:
         ]
 
     columns = {
-        lab("n"): [format_number(v, "count") for v in data["n"]],
+        lab("power_n"): [format_number(v, "count") for v in data["n"]],
         lab("convergence"): percent("convergence"),
         lab("improper_share"): percent("improper_share"),
         lab("power_loadings"): power_cells("power_loadings"),
