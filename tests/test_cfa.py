@@ -19,6 +19,8 @@ import semopy.examples
 from rcheck import requires_r, run_r
 
 from policestress import cfa
+from policestress.config import ConfigError
+from policestress.stagework.cfa import site_models
 
 HS_MODEL = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nspeed =~ x7 + x8 + x9"
 
@@ -423,7 +425,7 @@ def test_site_models_from_codebook_and_override(tmp_path):
     from policestress.config import load_site
 
     cfg = load_site("y-subbureau-sim")
-    models = cfa.site_models(cfg)
+    models = site_models(cfg)
     assert list(models) == ["one_factor", "domains", "first_order", "second_order", "eri"]
     scales = cfg.codebook.scales("stress_sources")
     so = cfa.parse_syntax(models["second_order"])
@@ -437,12 +439,15 @@ def test_site_models_from_codebook_and_override(tmp_path):
         **cfg.settings,
         "cfa": {"models": {"second_order": str(custom)}, "include": ["second_order", "eri"]},
     }
-    models = cfa.site_models(replace(cfg, settings=settings))
+    models = site_models(replace(cfg, settings=settings))
     assert list(models) == ["second_order", "eri"]
     assert models["second_order"] == "workload =~ OCC_WL1 + OCC_WL2 + OCC_WL3"
     bad = {**cfg.settings, "cfa": {"include": ["nope"]}}
-    with pytest.raises(KeyError):
-        cfa.site_models(replace(cfg, settings=bad))
+    with pytest.raises(ConfigError, match=r"site\.yml: cfa\.include names models \['nope'\]"):
+        site_models(replace(cfg, settings=bad))
+    missing = {**cfg.settings, "cfa": {"models": {"mine": "cfa/none.lavaan"}}}
+    with pytest.raises(ConfigError, match=r"site\.yml: cfa\.models\.mine names .*none\.lavaan"):
+        site_models(replace(cfg, settings=missing))
 
 
 def test_fit_table_columns(hs):
@@ -483,7 +488,7 @@ def test_site_models_against_lavaan(default_site_analysis):
 
     cfg = load_site("y-subbureau-sim")
     data = default_site_analysis
-    models = cfa.site_models(cfg)
+    models = site_models(cfg)
     items = sorted({v for s in models.values() for v in cfa.parse_syntax(s)["rhs"]} & set(data))
     data = data[items]
     r = run_lavaan(data, models)
@@ -526,7 +531,7 @@ def test_default_site_cfa_uses_every_respondent_under_fiml(default_site_analysis
     assert cfg.get("cfa.missing") == "ml"
     data = default_site_analysis
     assert len(data) == 400
-    syntax = cfa.site_models(cfg)[cfg.get("cfa.chosen_model")]
+    syntax = site_models(cfg)[cfg.get("cfa.chosen_model")]
     fit = cfa.fit_cfa(data, syntax, "chosen", missing=cfg.get("cfa.missing"))
     assert fit.converged and fit.n == 400 and fit.n_dropped == 0
     row = cfa.fit_measures(fit).iloc[0]
@@ -541,7 +546,7 @@ def test_default_site_fiml_and_mlr_against_lavaan(default_site_analysis):
     """The ERI model of the default site under FIML with ML and MLR, against lavaan."""
     from policestress.config import load_site
 
-    syntax = cfa.site_models(load_site("y-subbureau-sim"))["eri"]
+    syntax = site_models(load_site("y-subbureau-sim"))["eri"]
     items = sorted(set(cfa.parse_syntax(syntax)["rhs"]))
     data = default_site_analysis[items]
     r = run_r(

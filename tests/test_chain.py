@@ -231,6 +231,7 @@ def test_eri_tables_agree_with_a_recomputation_from_analysis_csv(scratch):
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high), abs=1e-9)
 
     odds = pd.read_csv(scratch / "tables" / SITE / "eri_odds_ratios.csv")
+    assert odds["converged"].all()
     covariates = site.get("eri.covariates")
     outcome = "score_perceived_stress"
     frame = data.dropna(subset=[outcome, "eri_imbalance", "eri_high_oc", *covariates])
@@ -442,6 +443,34 @@ def test_a_site_without_eri_items_and_outcome_runs_the_chain_to_a_report(scratch
     # the stages that ran are in the report
     assert "noeri-sim/cfa_fit.csv" in html
     assert pd.read_csv(tables / "efa_adequacy.csv")["rotation_converged"].all()
+
+
+def test_every_published_table_with_counts_passes_the_one_suppression_check(scratch):
+    """The tables of every site the chain ran above (the default, the W site, the site
+    without ERI items): each table with counts passes policestress.privacy's one check."""
+    from test_privacy import check_published_tables
+
+    from policestress.config import load_site
+
+    sites = sorted(p.name for p in (scratch / "tables").iterdir() if p.is_dir())
+    assert {SITE, "w-subbureau-sim"} <= set(sites)
+    for name in sites:
+        min_cell = load_site(name, scratch).get("privacy.min_cell")
+        assert check_published_tables(scratch / "tables" / name, min_cell) == [], name
+
+
+def test_every_table_a_stage_publishes_is_named_in_the_design(scratch):
+    """docs/design.md's stage table against the chain's outputs (tests/test_docs.py checks
+    that every name there is written by its stage)."""
+    from test_docs import design_outputs
+
+    patterns = [
+        re.sub(r"<[^>]+>|\\\*", ".+", re.escape(name))
+        for names in design_outputs().values()
+        for name in names
+    ]
+    for path in sorted((scratch / "tables" / SITE).glob("*.*")):
+        assert any(re.fullmatch(p, path.name) for p in patterns), path.name
 
 
 def test_verify_reruns_to_identical_tables_notebooks_and_svgs(scratch):

@@ -20,7 +20,6 @@ from policestress.descriptives import (
     score_descriptives,
     significance_stars,
     skewness,
-    suppress_small_cells,
 )
 
 
@@ -221,68 +220,6 @@ def test_sample_profile_counts_labels_and_missing():
     assert p["category"].tolist() == ["patrol", "case", "office", "9"]
     assert p["n"].tolist() == [1, 0, 4, 1]
     assert prof.groupby("variable")["percent"].sum().round(10).eq(100).all()
-
-
-def _recoverable(table, total):
-    """Can any suppressed count be derived from the total and the published cells?"""
-    for _, g in table.groupby("variable"):
-        hidden = g["suppressed"]
-        if hidden.sum() == 1:
-            return True
-        if hidden.any() and total - g.loc[~hidden, "n"].sum() < 5:
-            # The suppressed cells together hold fewer than the threshold.
-            return True
-    return False
-
-
-def test_suppression_primary_and_complementary():
-    table = pd.DataFrame(
-        {"variable": ["rank"] * 4, "n": [3, 60, 30, 7], "percent": [3.0, 60.0, 30.0, 7.0]}
-    )
-    out = suppress_small_cells(table, threshold=5)
-    # 3 is primary; 7 (smallest other non-zero cell) is complementary.
-    assert out["suppressed"].tolist() == [True, False, False, True]
-    assert out["n"].isna().tolist() == [True, False, False, True]
-    assert out["percent"].isna().tolist() == [True, False, False, True]
-    assert not _recoverable(out, 100)
-    assert out["n"].dtype == "Int64"
-
-
-def test_suppression_adds_cells_until_hidden_sum_reaches_threshold():
-    table = pd.DataFrame({"variable": ["v"] * 4, "n": [1, 2, 40, 57], "percent": [1.0, 2, 40, 57]})
-    out = suppress_small_cells(table, threshold=5)
-    # Two primary cells hold only 3 (< 5): a third (40) has to go.
-    assert out["suppressed"].tolist() == [True, True, True, False]
-    assert not _recoverable(out, 100)
-
-
-def test_suppression_leaves_zero_cells_and_clean_variables_alone():
-    table = pd.DataFrame(
-        {"variable": ["a", "a", "a", "b", "b"], "n": [0, 2, 98, 50, 50],
-         "percent": [0.0, 2, 98, 50, 50]}
-    )  # fmt: skip
-    out = suppress_small_cells(table, threshold=5)
-    assert out["suppressed"].tolist() == [False, True, True, False, False]
-    assert out.loc[0, "n"] == 0
-
-
-def test_suppression_threshold_one_suppresses_nothing_and_bad_threshold_raises():
-    table = pd.DataFrame({"variable": ["v"] * 2, "n": [1, 9], "percent": [10.0, 90.0]})
-    assert not suppress_small_cells(table, threshold=1)["suppressed"].any()
-    with pytest.raises(ValueError):
-        suppress_small_cells(table, threshold=0)
-
-
-def test_suppression_of_a_generated_profile_is_never_recoverable():
-    rng = np.random.default_rng(8)
-    for _ in range(200):
-        k = int(rng.integers(2, 7))
-        n = rng.multinomial(80, rng.dirichlet(np.full(k, 0.5)))
-        table = pd.DataFrame({"variable": "v", "n": n, "percent": 100 * n / 80})
-        out = suppress_small_cells(table, threshold=5)
-        small = (table["n"] > 0) & (table["n"] < 5)
-        assert out.loc[small, "suppressed"].all()
-        assert not _recoverable(out, 80) or out["suppressed"].all()
 
 
 # ------------------------------------------------------------------ figures

@@ -379,7 +379,7 @@ def test_figures_draw_and_save(data, tmp_path):
     fig = P.scree_plot(pa)
     assert len(fig.axes[0].lines) == 5  # 2 observed, 2 random, Kaiser line
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), pa.table["component_observed"])
-    paths = save_figure(fig, tmp_path, "scree")
+    paths = save_figure(fig, tmp_path, "scree", simulated=False)
     assert all(p.exists() and p.stat().st_size > 0 for p in paths)
     heat = P.loading_heatmap(res)
     labels = [t.get_text() for t in heat.axes[0].get_yticklabels()]

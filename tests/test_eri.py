@@ -350,18 +350,37 @@ def test_prevalence_recomputed_independently():
 def test_prevalence_suppression_with_complement():
     data = pd.DataFrame(
         {
-            "eri_imbalance": [1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 0, 1, 0],
-            "g": [1] * 10 + [2] * 5 + [3] * 3,  # n 10, 5, 3: 3 < 5 -> hidden; 5 hidden too
+            "eri_imbalance": [1, 0] * 10 + [1, 1, 1, 0, 0, 0, 0, 0] + [1, 1, 1],
+            "g": [1] * 20 + [2] * 8 + [3] * 3,  # n 20, 8, 3: 3 < 5 -> hidden; 8 hidden too
         }
     )
     table = eri.prevalence(data, ["g"], min_cell=5, labels={"g": {1: "a", 2: "b", 3: "c"}})
     cells = table[table["group_var"] == "g"].set_index("group")
+    # n: 3 is small, 8 the complementary cell; n_imbalance 10, 3, 3: both small ones hidden
+    # (6 together); the numbers without imbalance 10, 5, 0: none small
     assert cells["suppressed"].tolist() == [False, True, True]
     assert cells.loc["3", "prevalence"] != cells.loc["3", "prevalence"]  # NaN
-    assert pd.isna(cells.loc["2", "n_imbalance"])
-    assert cells.loc["1", "n_imbalance"] == 5
+    assert pd.isna(cells.loc["2", "n_imbalance"]) and pd.isna(cells.loc["2", "n"])
+    assert cells.loc["1", "n_imbalance"] == 10
     assert cells["group_label"].tolist() == ["a", "b", "c"]
-    assert table.loc[0, "n"] == 18 and not table.loc[0, "suppressed"]
+    assert table.loc[0, "n"] == 31 and not table.loc[0, "suppressed"]
+
+
+def test_the_scores_of_analysis_csv_are_score_eri_of_the_recoded_items(site, default_site_analysis):
+    """What stage 05 reads: the ERI columns of the analysis data equal score_eri applied
+    again to the (already recoded) items with the site's eri settings."""
+    data = default_site_analysis
+    settings = {
+        "missing_rule": site.get("eri.missing_rule"),
+        "max_missing": site.get("eri.max_missing"),
+        "ratio_cutoff": site.get("eri.ratio_cutoff"),
+        "oc_cutoff": site.get("eri.oc_cutoff"),
+    }
+    again = eri.score_eri(data, site.codebook.items("eri"), reverse_coded=True, **settings)
+    for column in again.columns:
+        stored = data[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        rescored = again[column].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        assert np.allclose(stored, rescored, equal_nan=True, rtol=1e-12), column
 
 
 def test_prevalence_with_text_codes_and_float_codes():

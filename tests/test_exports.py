@@ -425,8 +425,8 @@ def test_duplicate_item_ids_and_headers(tmp_path, column):
 
 
 def test_a_one_item_construct_is_kept_but_left_out_of_factor_models(tmp_path):
-    from policestress.cfa import site_models
     from policestress.invariance import default_model
+    from policestress.stagework.cfa import site_models
 
     rows = codebook_rows()
     rows.append(
@@ -457,7 +457,8 @@ def test_a_one_item_construct_is_kept_but_left_out_of_factor_models(tmp_path):
 
 
 def test_a_one_construct_domain_gets_no_second_order_factor(tmp_path):
-    from policestress.cfa import fit_cfa, site_models
+    from policestress.cfa import fit_cfa
+    from policestress.stagework.cfa import site_models
 
     rows = codebook_rows()
     for extra, construct in (("H", "health"), ("M", "money")):

@@ -81,16 +81,22 @@ def test_an_unknown_parameter_fails_naming_it_and_the_valid_ones():
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_a_stage_reads_only_the_settings_it_declares(stage):
-    """The site.yml keys each notebook reads (cfg.get, cfg.settings) are declared in STAGES,
-    so its settings stamp changes whenever they do."""
+    """The site.yml keys each stage reads (cfg.get, cfg.settings, setting(cfg, ...)) in its
+    notebook and its module of policestress.stagework are declared in STAGES, so its settings
+    stamp changes whenever they do."""
     nb = json.loads((ROOT / "notebooks" / STAGES[stage].notebook).read_text(encoding="utf-8"))
     source = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    work = ROOT / "src" / "policestress" / "stagework" / f"{stage}.py"
+    source += "\n" + work.read_text(encoding="utf-8")
+    read_through_helper = re.findall(r"setting\(\s*cfg,\s*f?\"([a-z_]+)[.\"]", source)
     read = set(re.findall(r"cfg\.get\(\s*f?[\"']([a-z_]+)", source))
     read |= set(re.findall(r"cfg\.settings(?:\.get\(|\[)\s*[\"']([a-z_]+)", source))
     read |= {"grouping"} if "cfg.grouping" in source else set()
-    # efa's notebook looks its settings up through a helper: setting(value, "efa.x", ...)
-    read |= set(re.findall(r"setting\(\w+, \"([a-z_]+)\.", source))
-    assert read, stage
+    read |= set(read_through_helper)
+    # efa's stage looks its settings up through chosen(name, "efa.x", kind)
+    read |= set(re.findall(r"chosen\(\"\w+\", f?\"([a-z_]+)\.", source))
+    # validate's settings are read inside policestress.validate and policestress.cleaning
+    assert read or stage == "validate", stage
     assert read <= set(COMMON_SETTINGS) | set(STAGES[stage].settings), read
 
 

@@ -57,14 +57,33 @@ def test_english_words_catches_english():
 
 
 def test_figures_of_a_simulated_site_carry_a_footnote(tmp_path):
-    load_site("y-subbureau-sim")
+    simulated = load_site("y-subbureau-sim").simulated
     fig, ax = plt.subplots()
     ax.plot([1, 2], [1, 2])
-    png, svg = save_figure(fig, tmp_path, "line", close=False)
+    png, svg = save_figure(fig, tmp_path, "line", simulated=simulated, close=False)
     assert [t.get_text() for t in fig.texts] == [SIMULATED_FOOTNOTE]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and svg.exists()
     assert SIMULATED_FOOTNOTE in svg_texts(svg)
     plt.close(fig)
+    fig, ax = plt.subplots()
+    _, svg = save_figure(fig, tmp_path, "real", simulated=False)
+    assert SIMULATED_FOOTNOTE not in svg_texts(svg)
+
+
+def test_importing_plots_or_loading_a_site_changes_no_global_state():
+    import subprocess
+    import sys
+
+    code = (
+        "import os, matplotlib; before = dict(matplotlib.rcParams); env = dict(os.environ)\n"
+        "import policestress.plots, policestress.plots.descriptives, policestress.plots.cfa\n"
+        "from policestress.config import load_site; load_site('y-subbureau-sim')\n"
+        "changed = [k for k, v in matplotlib.rcParams.items() if before.get(k) != v and not k.startswith('backend')]\n"
+        "assert changed == [], changed\n"
+        "assert dict(os.environ) == env, set(os.environ.items()) ^ set(env.items())\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
 
 
 def test_same_figure_same_bytes(tmp_path):
@@ -72,7 +91,7 @@ def test_same_figure_same_bytes(tmp_path):
     for name in ("a", "b"):
         fig, ax = plt.subplots()
         ax.bar(["x", "y"], [3, 4])
-        paths.append(save_figure(fig, tmp_path, name))
+        paths.append(save_figure(fig, tmp_path, name, simulated=False))
     (png_a, svg_a), (png_b, svg_b) = paths
     assert png_a.read_bytes() == png_b.read_bytes()
     assert svg_a.read_bytes() == svg_b.read_bytes()
@@ -84,11 +103,11 @@ def test_save_figure_refuses_small_text_and_wide_figures(tmp_path):
     fig, ax = new_figure(5)
     ax.set_title("small", fontsize=6)
     with pytest.raises(FigureSizeError, match="'small' is 6 pt"):
-        save_figure(fig, tmp_path, "small")
+        save_figure(fig, tmp_path, "small", simulated=False)
     fig, ax = plt.subplots(figsize=(10, 3))  # 25 cm
     ax.plot([1, 2])
     with pytest.raises(FigureSizeError, match="cm wide"):
-        save_figure(fig, tmp_path, "wide")
+        save_figure(fig, tmp_path, "wide", simulated=False)
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
@@ -174,7 +193,7 @@ def zh_figures(default_site_analysis, tmp_path_factory):
     figures["coefficients"] = syn_plots.plot_coefficients(regression, label, language=lang)
 
     problems = {name: print_problems(fig) for name, fig in figures.items()}
-    saved = {name: save_figure(fig, folder, name) for name, fig in figures.items()}
+    saved = {name: save_figure(fig, folder, name, simulated=False) for name, fig in figures.items()}
     return saved, problems, set(cb.item_ids())
 
 

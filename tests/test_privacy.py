@@ -3,6 +3,17 @@
 import subprocess
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import pytest
+
+from policestress.privacy import (
+    COUNT_TABLES,
+    NOT_CELLS,
+    suppress_small_cells,
+    suppression_problems,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -30,3 +41,126 @@ def test_the_simulated_sites_raw_exports_are_tracked():
 def test_processed_data_and_outputs_are_ignored():
     for name in ("data/processed/x-county/analysis.csv", "tables/x/t.csv", "reports/x/report.html"):
         assert ignored(name), name
+
+
+# ------------------------------------------------------------ the one suppression rule
+
+
+def _recoverable(table, total):
+    """Can any suppressed count be derived from the total and the published cells?"""
+    for _, g in table.groupby("variable"):
+        hidden = g["suppressed"]
+        if hidden.sum() == 1:
+            return True
+        if hidden.any() and total - g.loc[~hidden, "n"].sum() < 5:
+            # The suppressed cells together hold fewer than the threshold.
+            return True
+    return False
+
+
+def test_suppression_primary_and_complementary():
+    table = pd.DataFrame(
+        {"variable": ["rank"] * 4, "n": [3, 60, 30, 7], "percent": [3.0, 60.0, 30.0, 7.0]}
+    )
+    out = suppress_small_cells(table, 5)
+    # 3 is primary; 7 (smallest other non-zero cell) is complementary.
+    assert out["suppressed"].tolist() == [True, False, False, True]
+    assert out["n"].isna().tolist() == [True, False, False, True]
+    assert out["percent"].isna().tolist() == [True, False, False, True]
+    assert not _recoverable(out, 100)
+    assert out["n"].dtype == "Int64"
+
+
+def test_suppression_adds_cells_until_hidden_sum_reaches_threshold():
+    table = pd.DataFrame({"variable": ["v"] * 4, "n": [1, 2, 40, 57], "percent": [1.0, 2, 40, 57]})
+    out = suppress_small_cells(table, 5)
+    # Two primary cells hold only 3 (< 5): a third (40) has to go.
+    assert out["suppressed"].tolist() == [True, True, True, False]
+    assert not _recoverable(out, 100)
+
+
+def test_suppression_leaves_zero_cells_and_clean_variables_alone():
+    table = pd.DataFrame(
+        {"variable": ["a", "a", "a", "b", "b"], "n": [0, 2, 98, 50, 50],
+         "percent": [0.0, 2, 98, 50, 50]}
+    )  # fmt: skip
+    out = suppress_small_cells(table, 5)
+    assert out["suppressed"].tolist() == [False, True, True, False, False]
+    assert out.loc[0, "n"] == 0
+
+
+def test_suppression_threshold_one_suppresses_nothing_and_bad_threshold_raises():
+    table = pd.DataFrame({"variable": ["v"] * 2, "n": [1, 9], "percent": [10.0, 90.0]})
+    assert not suppress_small_cells(table, 1)["suppressed"].any()
+    with pytest.raises(ValueError):
+        suppress_small_cells(table, 0)
+
+
+def test_suppression_of_a_generated_profile_is_never_recoverable():
+    rng = np.random.default_rng(8)
+    for _ in range(200):
+        k = int(rng.integers(2, 7))
+        n = rng.multinomial(80, rng.dirichlet(np.full(k, 0.5)))
+        table = pd.DataFrame({"variable": "v", "n": n, "percent": 100 * n / 80})
+        out = suppress_small_cells(table, 5)
+        small = (table["n"] > 0) & (table["n"] < 5)
+        assert out.loc[small, "suppressed"].all()
+        assert not _recoverable(out, 80) or out["suppressed"].all()
+
+
+def test_the_check_finds_a_published_small_cell_and_a_lone_suppressed_cell():
+    table = pd.DataFrame({"variable": ["g"] * 3, "n": [3, 40, 57], "percent": [3.0, 40, 57]})
+    raw = table.assign(suppressed=False)
+    assert suppression_problems(raw, 5) == ["variable g: n = 3 published (< 5)"]
+    lone = suppress_small_cells(table, 5)
+    lone.loc[1, ["n", "suppressed"]] = [40, False]  # the complementary cell undone
+    assert "exactly one suppressed cell" in " ".join(suppression_problems(lone, 5))
+    assert suppression_problems(suppress_small_cells(table, 5), 5) == []
+
+
+def test_eri_prevalence_follows_the_one_rule():
+    from policestress import eri
+
+    data = pd.DataFrame(
+        {
+            "eri_imbalance": [1, 0, 1, 0, 1, 0, 1, 0, 1, 0] + [1] * 28 + [0] * 2 + [1] * 20,
+            "g": [1] * 10 + [2] * 30 + [3] * 20,
+        }
+    )
+    table = eri.prevalence(data, ["g"], min_cell=5)
+    spec = COUNT_TABLES["eri_prevalence.csv"]
+    assert suppression_problems(table, 5, spec) == []
+    cells = table[table["group_var"] == "g"].set_index("group")
+    # group 2: 28 with imbalance, 2 without (n - n_imbalance < 5): suppressed, and group 1
+    # (the smallest other) with it, so that the overall row gives neither back
+    assert cells["suppressed"].tolist() == [True, True, False]
+    assert cells.loc[["1", "2"], ["n", "n_imbalance", "prevalence"]].isna().all().all()
+    assert not table.iloc[0]["suppressed"] and table.iloc[0]["n"] == 60
+
+
+def test_group_comparisons_leave_out_the_groups_under_min_cell():
+    from policestress.groups import group_comparisons, group_means
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"g": [1] * 60 + [2] * 3 + [3] * 7 + [4] * 50})
+    data["score"] = rng.normal(3, 1, len(data))
+    means = group_means(data, ["score"], ["g"], min_group_size=5)
+    assert sorted(means["code"].astype(int)) == [1, 3, 4]
+    assert suppression_problems(means, 5, COUNT_TABLES["group_means.csv"]) == []
+    note = group_comparisons(data, ["score"], ["g"], min_group_size=5)["note"].iloc[0]
+    assert note == "excluded 1 group(s) with n < 5: 2"
+
+
+def check_published_tables(folder: Path, min_cell: int) -> list[str]:
+    """Every problem of the published tables in ``folder`` with the one rule: tables with
+    counts must be in COUNT_TABLES (and pass) or in NOT_CELLS (counts that are no cells)."""
+    problems = []
+    for path in sorted(folder.glob("*.csv")):
+        table = pd.read_csv(path, dtype={"group": str, "code": str})
+        counted = [c for c in table.columns if c == "n" or c.startswith("n_") or c == "count"]
+        if path.name in COUNT_TABLES:
+            spec = COUNT_TABLES[path.name]
+            problems += [f"{path.name}: {p}" for p in suppression_problems(table, min_cell, spec)]
+        elif counted and path.name not in NOT_CELLS:
+            problems.append(f"{path.name}: counts {counted}, neither checked nor exempt")
+    return problems

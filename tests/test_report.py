@@ -25,7 +25,7 @@ from policestress import report
 from policestress.config import CODEBOOK_COLUMNS, load_site
 from policestress.fonts import cjk_font_file, use_cjk_font
 from policestress.paths import PUBLISH_ENV, STAGING_ENV
-from policestress.plots import SIMULATED_ENV, save_figure
+from policestress.plots import save_figure
 from policestress.plots.synthesis import plot_importance
 from policestress.provenance import sha256
 
@@ -75,8 +75,6 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     """A fake project with two stages' outputs and their manifests, plus one stale file."""
     monkeypatch.delenv(STAGING_ENV, raising=False)
     monkeypatch.setenv(PUBLISH_ENV, "1")  # write where the chain publishes, not to scratch/
-    # load_site records the site's simulated flag in the environment: restore it afterwards.
-    monkeypatch.setenv(SIMULATED_ENV, "0")
     root = tmp_path / "proj"
     site_dir = root / "config" / "sites" / SITE
     (site_dir / "codebook").mkdir(parents=True)
@@ -145,10 +143,10 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     )
     (tables / "cfa_one_factor.lavaan").write_text("f =~ W1\n", encoding="utf-8")
     pd.DataFrame({"a": [1]}).to_csv(tables / "stale_table.csv", index=False)  # no manifest
-    save_figure(_figure("#00c800"), figures, "first_figure")
-    save_figure(_figure("#0000ff"), figures, "synthesis_importance_domains")
+    save_figure(_figure("#00c800"), figures, "first_figure", simulated=False)
+    save_figure(_figure("#0000ff"), figures, "synthesis_importance_domains", simulated=False)
     (figures / "first_figure.svg").unlink()  # a figure may exist as PNG only ...
-    save_figure(_figure("#ff00ff"), figures, "svg_only")
+    save_figure(_figure("#ff00ff"), figures, "svg_only", simulated=False)
     (figures / "svg_only.png").unlink()  # ... or as SVG only
 
     manifests = {

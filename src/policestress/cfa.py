@@ -39,21 +39,18 @@ from __future__ import annotations
 
 import math
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from policestress import sem
-from policestress.codebook_models import codebook_models, factor_syntax
+from policestress.codebook_models import codebook_models as codebook_models  # re-export
+from policestress.codebook_models import factor_syntax
+from policestress.missing_data import complete_cases
 from policestress.sem.fit import ConvergenceError, SEMFit
 from policestress.sem.ordinal import ORDINAL_ESTIMATORS
 from policestress.sem.syntax import parse_syntax
 from policestress.sem.tables import estimate_columns, fit_row
-
-if TYPE_CHECKING:
-    from policestress.config import SiteConfig
 
 __all__ = [
     "CUTOFFS",
@@ -61,7 +58,6 @@ __all__ = [
     "ConvergenceError",
     "factor_syntax",
     "codebook_models",
-    "site_models",
     "fit_cfa",
     "fit_models",
     "ordinal_missing",
@@ -101,44 +97,6 @@ CUTOFFS = pd.DataFrame(
 _SB_MAX_ITEMS = 80  # Satorra-Bentler needs a p* x p* fourth-moment matrix: skip beyond this
 
 CFAResult = SEMFit  # a fitted CFA model is the engine's fitted model
-
-
-# --------------------------------------------------------------------------- model syntax
-
-
-def site_models(cfg: SiteConfig) -> dict[str, str]:
-    """Models of a site: the codebook models, overridden or extended by site.yml files.
-
-    site.yml keys (all optional)::
-
-        cfa:
-          models: {second_order: cfa/second_order.lavaan, my_model: cfa/my.lavaan}
-          include: [one_factor, domains, first_order, second_order, eri]
-          chosen_model: second_order
-
-    ``cfa.models`` maps a model name to a lavaan model file relative to the site folder: it
-    replaces the codebook model of that name or adds a new one. ``cfa.include`` selects and
-    orders the models (default: all). The ERI model is built only when the codebook has the
-    ``eri`` instrument.
-    """
-    book = cfg.codebook
-    # one-item constructs and one-construct domains get no factor (Codebook.structure_notes)
-    eri = book.factor_scales("eri") if book.has_instrument("eri") else None
-    models = codebook_models(
-        book.factor_scales("stress_sources"), book.factor_domains("stress_sources"), eri
-    )
-    for name, file in (cfg.get("cfa.models") or {}).items():
-        path = Path(cfg.paths.config_dir) / file
-        if not path.exists():
-            raise FileNotFoundError(f"cfa.models.{name}: model file {path} not found")
-        models[name] = path.read_text(encoding="utf-8").strip()
-    include = cfg.get("cfa.include")
-    if include:
-        unknown = [m for m in include if m not in models]
-        if unknown:
-            raise KeyError(f"cfa.include names unknown models {unknown}; known {list(models)}")
-        models = {m: models[m] for m in include}
-    return models
 
 
 # ------------------------------------------------------------------------------ fitting
@@ -602,7 +560,7 @@ def htmt(
     items = {f: table.loc[table["lhs"] == f, "rhs"].tolist() for f in factors}
     factors = [f for f in factors if not any(i in items for i in items[f])]
     indicators = list(dict.fromkeys(i for f in factors for i in items[f]))
-    frame = data[indicators].apply(pd.to_numeric, errors="coerce").dropna()
+    frame = complete_cases(data, indicators)
     r = frame.corr()
     if absolute or htmt2:
         r = r.abs()

@@ -79,12 +79,8 @@ def apply_exclusions(
     reason : Series
         For every row of ``data``, the rule that excluded it ('' if kept).
     """
+    # site.yml's schema (policestress.settings.Exclusions) admits only the rules of RULES
     rules = site.settings.get("exclusions", {}) or {}
-    unknown = sorted(set(rules) - set(RULES))
-    if unknown:
-        raise ValueError(
-            f"{site.paths.config_dir / 'site.yml'}: unknown exclusion rules {unknown}; known: {sorted(RULES)}"
-        )
     reason = pd.Series("", index=data.index)
     described = "questionnaires in the export"
     if site.settings.get("id") == "generate":
@@ -163,7 +159,7 @@ def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
     codebook = site.codebook
     likert = codebook.items()
     recoded = reverse_code(kept, likert)
-    fraction = float(site.get("scoring.min_answered_fraction", 0.66))
+    fraction = float(site.get("scoring.min_answered_fraction"))
     id_column = GENERATED_ID if site.settings.get("id") == "generate" else codebook.id_item()
     columns = {"respondent_id": kept[id_column].astype(str)}
     for item in codebook.categorical():
@@ -190,10 +186,10 @@ def score(kept: pd.DataFrame, site: SiteConfig) -> pd.DataFrame:
         eri = score_eri(
             kept[codebook.item_ids("eri")],
             codebook.items("eri"),
-            missing_rule=site.get("eri.missing_rule", "prorate"),
-            max_missing=int(site.get("eri.max_missing", 1)),
-            ratio_cutoff=float(site.get("eri.ratio_cutoff", 1.0)),
-            oc_cutoff=site.get("eri.oc_cutoff", "tertile"),
+            missing_rule=site.get("eri.missing_rule"),
+            max_missing=int(site.get("eri.max_missing")),
+            ratio_cutoff=float(site.get("eri.ratio_cutoff")),
+            oc_cutoff=site.get("eri.oc_cutoff"),
         )
         analysis = pd.concat([analysis, eri], axis=1)
     return analysis.reset_index(drop=True)

@@ -4,8 +4,9 @@ A site is a folder ``config/sites/<site>/`` holding
 
 ``site.yml``
     the raw file, which codebook files make up the instrument, grouping variables, ERI
-    version, exclusion and missing-data rules, seed, output language (see the README's
-    "Adapting to another sub-bureau" for every key);
+    version, exclusion and missing-data rules, seed, output language (every key typed,
+    defaulted and explained in :mod:`policestress.settings`; the README's "Adding a site"
+    lists them);
 ``codebook/*.csv``
     one file per instrument, one row per column of the survey export (see
     :data:`CODEBOOK_COLUMNS`);
@@ -25,7 +26,6 @@ True
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,6 +164,14 @@ class Codebook:
 
     def has_instrument(self, instrument: str) -> bool:
         return bool((self.table["instrument"] == instrument).any())
+
+    def outcome_score(self) -> str | None:
+        """The outcome score column: ``score_<construct>`` of the first construct of the
+        ``outcome`` instrument, None when the codebook has none (the one rule behind the
+        defaults of ``eri.stress_outcome`` and ``synthesis.outcome``)."""
+        if not self.has_instrument("outcome"):
+            return None
+        return f"score_{next(iter(self.scales('outcome')))}"
 
     def label(self, name: str, language: str = "en") -> str:
         """Label of an item, construct or domain in ``language`` ('zh' or 'en'); name if none."""
@@ -510,13 +518,26 @@ def load_site(site: str, root: Path | None = None) -> SiteConfig:
         raise ConfigError(
             f"{len(todos)} TODOs of the scaffold are left; fill them in:\n" + "\n".join(todos)
         )
+    files = {"codebook": settings["codebook"], "constructs": [lookup(settings, "constructs")]}
+    if settings.get("simulated", False):
+        files["population_model"] = [lookup(settings, "population_model")]
+    for setting, names in files.items():
+        for name in names:
+            if not (paths.config_dir / name).is_file():
+                raise ConfigError(
+                    f"{site_file}: {setting} names {name!r}, which is not a file in "
+                    f"{paths.config_dir}"
+                    + (
+                        "; a simulated site needs its population model"
+                        if setting == "population_model"
+                        else ""
+                    )
+                )
     frames = [_read_codebook_file(paths.config_dir / name) for name in settings["codebook"]]
     table = pd.concat(frames, ignore_index=True)
     _check_codebook(table, settings, site_file)
     constructs_file = paths.config_dir / lookup(settings, "constructs")
     constructs = pd.read_csv(constructs_file, dtype=str, keep_default_na=False, encoding="utf-8")
-    # Read by policestress.plots.save_figure: figures of a simulated site say so.
-    os.environ["POLICESTRESS_SIMULATED"] = "1" if settings.get("simulated", False) else "0"
     return SiteConfig(
         name=site, settings=settings, codebook=Codebook(table, constructs), paths=paths
     )

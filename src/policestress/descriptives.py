@@ -28,16 +28,9 @@ Correlations
     two-sided test of r = 0 (``cor.test``), unadjusted; the CI of a Pearson r is Fisher's z
     interval (``cor.test``). Marks: ``*`` p < .05, ``**`` p < .01, ``***`` p < .001.
 
-Small-cell suppression (:func:`suppress_small_cells`)
-    Every cell with ``0 < n < threshold`` is suppressed (primary suppression). Then, within
-    each variable, the smallest remaining non-zero cells are suppressed as well
-    (complementary suppression) until the suppressed cells of that variable number at least
-    two **and** hold at least ``threshold`` respondents together (or every cell is
-    suppressed). A suppressed count therefore cannot be derived as N minus the published
-    cells, nor bounded below the threshold. Percentages of suppressed cells are blanked too
-    (``n = percent * N / 100``); percentages are of all N respondents (missing answers are a
-    cell of their own), so no "valid percent" denominator betrays the size of a suppressed
-    missing cell.
+Small cells
+    Counts follow the one privacy rule of :mod:`policestress.privacy` (primary and
+    complementary suppression, ``privacy.min_cell``).
 """
 
 from __future__ import annotations
@@ -46,9 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
 from policestress.reliability import item_reliability
 
-DEFAULT_MIN_CELL = 5
 MISSING_CODE = "missing"
 
 
@@ -136,8 +129,8 @@ def numeric_profile(
     """Mean, SD, median, minimum and maximum of numeric variables (age, years of service).
 
     SD is the sample SD (divisor n - 1). A variable answered by fewer than ``min_cell``
-    respondents gets n only (its statistics blanked, ``suppressed`` True), by the same
-    small-cell rule as the counts of the sample profile.
+    respondents is suppressed by the rule of :mod:`policestress.privacy` (its n and
+    statistics blanked, ``suppressed`` True).
 
     Parameters
     ----------
@@ -165,12 +158,12 @@ def numeric_profile(
     rows = []
     for var in variables:
         x = pd.to_numeric(data[var], errors="raise").dropna()
-        shown = len(x) >= min_cell
+        shown = not suppression_mask(pd.Series([len(x)]), pd.Series([var]), min_cell).iloc[0]
         rows.append(
             {
                 "variable": var,
                 "variable_label": variable_labels.get(var, var),
-                "n": len(x),
+                "n": len(x) if shown else pd.NA,
                 "missing": int(data[var].isna().sum()),
                 "mean": x.mean() if shown else np.nan,
                 "sd": x.std(ddof=1) if shown else np.nan,
@@ -182,73 +175,6 @@ def numeric_profile(
         )
     columns = ["variable", "variable_label", "n", "missing", "mean", "sd", "median", "min", "max"]
     return pd.DataFrame(rows, columns=[*columns, "suppressed"])
-
-
-def suppress_small_cells(
-    table: pd.DataFrame,
-    threshold: int = DEFAULT_MIN_CELL,
-    count: str = "n",
-    by: str = "variable",
-    blank: tuple[str, ...] = ("percent",),
-) -> pd.DataFrame:
-    """Suppress small counts so that neither they nor their complements can be recovered.
-
-    Rule (stated in the module docs): primary suppression of ``0 < n < threshold``; then,
-    within each ``by`` group, complementary suppression of the smallest remaining non-zero
-    cells until at least two cells are suppressed and they hold at least ``threshold``
-    respondents together (or all cells are suppressed). ``count`` and the ``blank`` columns of
-    suppressed cells become missing; a boolean ``suppressed`` column says which cells.
-
-    Parameters
-    ----------
-    table : DataFrame
-        A frequency table such as :func:`sample_profile` returns.
-    threshold : int
-        Smallest count that may be published (``privacy.min_cell`` in site.yml, default 5).
-    count : str
-        Column with the counts.
-    by : str
-        Column whose groups share a known total (one demographic variable).
-    blank : tuple of str
-        Further columns to blank in suppressed cells (percentages).
-
-    Returns
-    -------
-    DataFrame
-        A copy of ``table`` with ``count`` as nullable integers and a ``suppressed`` column.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> t = pd.DataFrame({"variable": ["g"] * 3, "n": [2, 40, 58], "percent": [2.0, 40.0, 58.0]})
-    >>> suppress_small_cells(t)["n"].tolist()
-    [<NA>, <NA>, 58]
-    """
-    if threshold < 1:
-        raise ValueError("threshold must be at least 1")
-    out = table.copy()
-    counts = out[count]
-    suppressed = (counts > 0) & (counts < threshold)
-    for _, index in out.groupby(by, sort=False).groups.items():
-        group = counts.loc[index]
-        flags = suppressed.loc[index].copy()
-        if not flags.any():
-            continue
-        candidates = group[(~flags) & (group > 0)].sort_values(kind="stable")
-        for idx in candidates.index:
-            if flags.sum() >= 2 and group[flags].sum() >= threshold:
-                break
-            flags[idx] = True
-        suppressed.loc[index] = flags
-    out[count] = counts.astype("Int64").mask(suppressed)
-    for column in blank:
-        if column in out:
-            out[column] = out[column].mask(suppressed)
-    out["suppressed"] = suppressed
-    return out
-
-
-# --------------------------------------------------------------------------- moments
 
 
 def skewness(x: np.ndarray | pd.Series, skew_type: int = 2) -> float:

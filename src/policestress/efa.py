@@ -48,6 +48,8 @@ from factor_analyzer.factor_analyzer import calculate_bartlett_sphericity, calcu
 from scipy import optimize
 from tqdm import tqdm
 
+from policestress.missing_data import complete_cases as complete_cases  # re-export
+
 EXTRACTIONS = ("minres", "ml", "pa")
 ROTATIONS = ("oblimin", "promax", "varimax", "none")
 OBLIQUE = ("oblimin", "promax")
@@ -57,33 +59,6 @@ _EPS = np.finfo(float).eps
 
 
 # --------------------------------------------------------------------------- data and matrices
-def complete_cases(data: pd.DataFrame, items: list[str] | None = None) -> pd.DataFrame:
-    """Rows of ``data[items]`` with no missing value (the rule of every analysis here).
-
-    Parameters
-    ----------
-    data : DataFrame
-    items : list of str, optional
-        Columns to keep; all columns when None.
-
-    Returns
-    -------
-    DataFrame
-        The complete rows, as floats; ``attrs["n_dropped"]`` counts the rows left out.
-
-    Examples
-    --------
-    >>> import pandas as pd
-    >>> cc = complete_cases(pd.DataFrame({"a": [1, 2, None], "b": [3, 4, 5]}))
-    >>> len(cc), cc.attrs["n_dropped"]
-    (2, 1)
-    """
-    frame = data if items is None else data[list(items)]
-    kept = frame.dropna().astype(float)
-    kept.attrs["n_dropped"] = int(len(frame) - len(kept))
-    return kept
-
-
 CORRELATIONS = ("pearson", "poly")
 
 

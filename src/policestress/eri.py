@@ -47,6 +47,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from policestress.missing_data import complete_cases
+from policestress.privacy import DEFAULT_MIN_CELL, suppress_small_cells
+from policestress.settings import default
+
 # Construct names in the codebook and the output column of each.
 SCALES = {"effort": "eri_effort", "reward": "eri_reward", "overcommitment": "eri_oc"}
 SUBSCALES = {
@@ -57,9 +61,13 @@ SUBSCALES = {
 # (n effort items, n reward items) -> version name.
 VERSIONS = {(6, 11): "long", (5, 11): "long without ERI5", (3, 7): "short"}
 MISSING_RULES = ("complete", "prorate")
-# Adjustment set of the logistic model when a site configures none (eri.covariates): sex and
-# age, the usual confounders in the ERI literature.
-DEFAULT_COVARIATES = ("gender", "age_band")
+# The defaults of the eri section of site.yml (policestress.settings states them).
+DEFAULT_MISSING_RULE: str = default("eri.missing_rule")
+DEFAULT_MAX_MISSING: int = default("eri.max_missing")
+DEFAULT_RATIO_CUTOFF: float = default("eri.ratio_cutoff")
+DEFAULT_OC_CUTOFF: float | str = default("eri.oc_cutoff")
+DEFAULT_STRESS_CUTOFF: float = default("eri.stress_cutoff")
+DEFAULT_COVARIATES: tuple[str, ...] = tuple(default("eri.covariates"))
 OC_TERTILE_PROBABILITY = 2 / 3
 
 
@@ -140,7 +148,9 @@ def eri_version(items: pd.DataFrame) -> str:
     return VERSIONS.get(key, f"custom ({key[0]} effort / {key[1]} reward items)")
 
 
-def describe_missing_rule(missing_rule: str = "prorate", max_missing: int = 1) -> str:
+def describe_missing_rule(
+    missing_rule: str = DEFAULT_MISSING_RULE, max_missing: int = DEFAULT_MAX_MISSING
+) -> str:
     """One sentence stating the missing-item rule, for notebooks and table notes.
 
     Examples
@@ -163,7 +173,9 @@ def describe_missing_rule(missing_rule: str = "prorate", max_missing: int = 1) -
 
 
 def describe_classification(
-    ratio_cutoff: float = 1.0, oc_cutoff: float | str = "tertile", oc_threshold: float | None = None
+    ratio_cutoff: float = DEFAULT_RATIO_CUTOFF,
+    oc_cutoff: float | str = DEFAULT_OC_CUTOFF,
+    oc_threshold: float | None = None,
 ) -> str:
     """One sentence stating how imbalance, high overcommitment and high risk are defined.
 
@@ -232,10 +244,10 @@ def _flag(condition: pd.Series, known: pd.Series) -> pd.Series:
 def score_eri(
     responses: pd.DataFrame,
     items: pd.DataFrame,
-    missing_rule: str = "prorate",
-    max_missing: int = 1,
-    ratio_cutoff: float = 1.0,
-    oc_cutoff: float | str = "tertile",
+    missing_rule: str = DEFAULT_MISSING_RULE,
+    max_missing: int = DEFAULT_MAX_MISSING,
+    ratio_cutoff: float = DEFAULT_RATIO_CUTOFF,
+    oc_cutoff: float | str = DEFAULT_OC_CUTOFF,
     reverse_coded: bool = False,
 ) -> pd.DataFrame:
     """Score Siegrist's effort-reward imbalance questionnaire.
@@ -366,7 +378,7 @@ def eri_summary(
     scores: pd.DataFrame,
     items: pd.DataFrame,
     missing_rule: str | None = None,
-    max_missing: int = 1,
+    max_missing: int = DEFAULT_MAX_MISSING,
 ) -> pd.DataFrame:
     """Distribution of the ERI scores: effort, reward (and subscales), OC, ratio, log ratio.
 
@@ -464,34 +476,12 @@ def _prevalence_row(flag: pd.Series, confidence: float) -> dict:
     }
 
 
-def _suppress(table: pd.DataFrame, min_cell: int) -> pd.DataFrame:
-    """Primary and complementary suppression within each grouping variable.
-
-    A cell with fewer than ``min_cell`` respondents is hidden; when that leaves exactly one
-    hidden cell in a grouping variable, the next-smallest cell is hidden too, because the
-    overall row minus the shown cells would otherwise give the hidden count back.
-    """
-    hidden = pd.Series(False, index=table.index)
-    for group_var, rows in table.groupby("group_var", sort=False):
-        if group_var == "overall":
-            continue
-        small = rows["n"] < min_cell
-        if small.sum() == 1 and len(rows) > 1:
-            small.loc[rows.loc[~small, "n"].idxmin()] = True
-        hidden.loc[small.index] = small
-    out = table.copy()
-    out.loc[hidden, ["n_imbalance", "prevalence", "ci_low", "ci_high"]] = np.nan
-    out["n_imbalance"] = out["n_imbalance"].astype("Int64")
-    out["suppressed"] = hidden
-    return out
-
-
 def prevalence(
     data: pd.DataFrame,
     groups: Sequence[str] = (),
     column: str = "eri_imbalance",
     confidence: float = 0.95,
-    min_cell: int | None = 5,
+    min_cell: int | None = DEFAULT_MIN_CELL,
     labels: Mapping[str, Mapping[int, str]] | None = None,
 ) -> pd.DataFrame:
     """Prevalence of a 0/1 classification with Wilson 95% CIs, overall and by group.
@@ -508,8 +498,9 @@ def prevalence(
     confidence : float
         Level of the Wilson score interval (R ``prop.test(correct = FALSE)``).
     min_cell : int or None
-        Cells with fewer respondents (n) have count, prevalence and CI hidden, with
-        complementary suppression (see :func:`_suppress`); None publishes everything.
+        The privacy rule of :mod:`policestress.privacy` within each grouping variable, on
+        the group sizes ``n``, the numbers with imbalance and the numbers without; a
+        suppressed group has its counts, prevalence and CI blanked. None publishes everything.
     labels : mapping, optional
         ``{group_var: {code: label}}`` for a ``group_label`` column.
 
@@ -567,16 +558,28 @@ def prevalence(
                 }
             )
     table = pd.DataFrame.from_records(records)
-    if min_cell is not None:
-        return _suppress(table, int(min_cell))
-    table["suppressed"] = False
-    return table
+    if min_cell is None:
+        table["suppressed"] = False
+        return table
+    # the respondents without imbalance are cells too: n - n_imbalance would give them away
+    table["n_without"] = table["n"] - table["n_imbalance"]
+    published = suppress_small_cells(
+        table,
+        int(min_cell),
+        counts=("n", "n_imbalance", "n_without"),
+        by="group_var",
+        blank=("prevalence", "ci_low", "ci_high"),
+        keep=table["group_var"] == "overall",
+    )
+    return published.drop(columns="n_without")
 
 
 # ---------------------------------------------------------------------------------------------
 # associations
 # ---------------------------------------------------------------------------------------------
-def high_stress(score: pd.Series, cutoff: float | str = 4.0) -> tuple[pd.Series, float, str]:
+def high_stress(
+    score: pd.Series, cutoff: float | str = DEFAULT_STRESS_CUTOFF
+) -> tuple[pd.Series, float, str]:
     """Dichotomise a perceived-stress scale mean.
 
     Parameters
@@ -641,7 +644,7 @@ def _design(
 def eri_logistic(
     data: pd.DataFrame,
     outcome: str = "score_perceived_stress",
-    cutoff: float | str = 4.0,
+    cutoff: float | str = DEFAULT_STRESS_CUTOFF,
     exposures: Sequence[str] = ("eri_imbalance", "eri_high_oc"),
     covariates: Sequence[str] = (),
     categorical: Iterable[str] | None = None,
@@ -696,10 +699,7 @@ def eri_logistic(
     covariates = list(covariates)
     categorical = set(covariates if categorical is None else categorical)
     y, _, definition = high_stress(data[outcome], cutoff)
-    frame = pd.concat(
-        [y.rename("_y"), data[list(exposures) + covariates].apply(pd.to_numeric, errors="coerce")],
-        axis=1,
-    ).dropna()
+    frame = complete_cases(pd.concat([y.rename("_y"), data[list(exposures) + covariates]], axis=1))
     z = stats.norm.ppf(0.5 + confidence / 2)
     specs = [("unadjusted", [])]
     if covariates:

@@ -73,10 +73,12 @@ def cjk_font_file() -> Path:
     )
 
 
-def use_cjk_font() -> str:
-    """Register the CJK font with matplotlib and make it the fallback after DejaVu Sans.
+def cjk_font_rc() -> dict:
+    """The rc parameters that make the CJK font the fallback after DejaVu Sans.
 
-    Safe to call many times. Returns the family name of the CJK font (e.g. ``'Noto Sans SC'``).
+    Registers the font file with matplotlib's font manager (a lookup table, no style) and
+    returns the parameters without setting them: :func:`policestress.plots.style.figure_style`
+    applies them to each figure only.
     """
     path = cjk_font_file()
     font_manager.fontManager.addfont(str(path))
@@ -85,7 +87,16 @@ def use_cjk_font() -> str:
     # font.family (a generic name such as "sans-serif" resolves to one font only): DejaVu Sans
     # first keeps Latin text and the minus sign as elsewhere, the CJK font fills in the rest.
     families = [LATIN_FAMILY, name]
-    rest = [f for f in matplotlib.rcParams["font.sans-serif"] if f not in families]
-    matplotlib.rcParams["font.sans-serif"] = families + rest
-    matplotlib.rcParams["font.family"] = families
-    return name
+    rest = [f for f in matplotlib.rcParamsDefault["font.sans-serif"] if f not in families]
+    return {"font.sans-serif": families + rest, "font.family": families}
+
+
+def use_cjk_font() -> str:
+    """Make the CJK font matplotlib's fallback after DejaVu Sans for everything drawn from now
+    on (for one's own figures; the package's figures apply :func:`cjk_font_rc` themselves).
+
+    Safe to call many times. Returns the family name of the CJK font (e.g. ``'Noto Sans SC'``).
+    """
+    rc = cjk_font_rc()
+    matplotlib.rcParams.update(rc)
+    return rc["font.family"][1]

@@ -23,10 +23,12 @@ Multiple testing
     Holm by default, Benjamini-Hochberg with ``correction="fdr_bh"``
     (``statsmodels.stats.multitest.multipletests``, same as R's ``p.adjust``).
 Small groups
-    Respondents with a missing group code or score are dropped from that test; groups with
-    fewer than ``min_group_size`` respondents (``privacy.min_cell``, default 5) are excluded
-    and named in ``note`` (without their size, which would disclose a small cell). A test
-    with fewer than two groups left is reported with missing statistics and a note.
+    Respondents with a missing group code or score are dropped from that test
+    (:func:`policestress.missing_data.complete_cases`); groups with fewer than
+    ``min_group_size`` respondents (``privacy.min_cell``; the primary suppression of
+    :mod:`policestress.privacy`) are excluded and named in ``note`` (without their size,
+    which would disclose a small cell). A test with fewer than
+    two groups left is reported with missing statistics and a note.
 """
 
 from __future__ import annotations
@@ -37,7 +39,10 @@ import pingouin as pg
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-DEFAULT_MIN_GROUP = 5
+from policestress.missing_data import complete_cases
+from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
+
+DEFAULT_MIN_GROUP = DEFAULT_MIN_CELL
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
 
 
@@ -50,13 +55,18 @@ def _prepare(
     data: pd.DataFrame, score: str, grouping: str, min_group_size: int, value_labels: dict | None
 ) -> tuple[pd.DataFrame, str]:
     """Complete cases of (score, grouping) with small groups removed, and a note."""
-    d = data[[score, grouping]].dropna().copy()
-    codes = d[grouping]
+    known = data[data[grouping].notna()]
+    d = complete_cases(known, [score])
+    codes = pd.to_numeric(known.loc[d.index, grouping], errors="coerce")
     # Integer codes read back as floats when the column has missing values: restore them.
-    if pd.api.types.is_float_dtype(codes) and np.all(np.mod(codes, 1) == 0):
-        d[grouping] = codes.astype(int)
+    integral = codes.notna().all() and bool(np.all(np.mod(codes, 1) == 0))
+    d[grouping] = codes.astype(int) if integral else known.loc[d.index, grouping]
     sizes = d[grouping].value_counts()
-    small = sorted(sizes.index[sizes < min_group_size])
+    # primary suppression only: no total over the groups is published (policestress.privacy)
+    hidden = suppression_mask(
+        sizes, pd.Series(grouping, index=sizes.index), min_group_size, complementary=False
+    )
+    small = sorted(sizes.index[hidden.to_numpy()])
     note = ""
     if small:
         names = ", ".join(_label(value_labels, grouping, c) for c in small)

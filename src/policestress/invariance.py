@@ -46,6 +46,7 @@ from scipy import stats
 from policestress import fitstats, sem
 from policestress.cfa import ordinal_missing
 from policestress.codebook_models import default_model, domain_score_model
+from policestress.missing_data import complete_cases
 from policestress.sem.fit import SEMFit
 from policestress.sem.ordinal import ORDINAL_ESTIMATORS
 from policestress.sem.robust import scaled_difference_test
@@ -231,6 +232,15 @@ class MultiGroupFit:
     fit: SEMFit | None = field(default=None, repr=False)
 
 
+def _integer_codes(values: pd.Series) -> pd.Series:
+    """Integer group codes as integers: a column with missing values reads back from CSV as
+    floats, and a group must print as "2", never "2.0"; text codes stay as they are."""
+    codes = pd.to_numeric(values, errors="coerce")
+    if codes.notna().all() and (codes % 1 == 0).all():
+        return codes.astype(int)
+    return values
+
+
 def _complete_cases(
     data: pd.DataFrame,
     variables: list[str],
@@ -243,12 +253,15 @@ def _complete_cases(
     missing = [v for v in [*variables, group] if v not in data.columns]
     if missing:
         raise KeyError(f"data lack the columns {missing}")
-    frame = data[[*variables, group]]
     if listwise:
-        frame = frame.dropna()
+        known = data[data[group].notna()]
+        frame = complete_cases(known, variables)
+        frame[group] = known.loc[frame.index, group]
     else:
+        frame = data[[*variables, group]]
         frame = frame[frame[group].notna() & frame[variables].notna().any(axis=1)]
-    frame = frame.astype({v: float for v in variables})
+        frame = frame.astype({v: float for v in variables})
+    frame = frame.assign(**{group: _integer_codes(frame[group])})
     if groups is None:
         groups = sorted(frame[group].unique().tolist())
     else:
@@ -705,7 +718,9 @@ def select_groups(
     >>> info[["group", "n", "used"]].to_dict("list")
     {'group': [1, 2, 3], 'n': [150, 120, 20], 'used': [True, True, False]}
     """
-    frame = data.dropna(subset=[*variables, group]).copy()
+    known = data[data[group].notna()]
+    frame = complete_cases(known, variables)
+    frame[group] = _integer_codes(known.loc[frame.index, group])
     if recode:
         frame[group] = frame[group].map(lambda v: recode.get(v, v))
     counts = frame[group].value_counts().sort_index()

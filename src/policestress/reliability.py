@@ -69,6 +69,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from policestress import cfa
+from policestress.missing_data import complete_cases
 
 DEFAULT_THRESHOLD = 0.70
 RELIABILITY_COLUMNS = [
@@ -144,7 +145,7 @@ def cronbach_alpha(items: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
     >>> round(float(cronbach_alpha(x)["alpha"].iloc[0]), 4)
     0.9434
     """
-    complete = items.dropna()
+    complete = complete_cases(items)
     n, k = complete.shape
     if k < 2:
         raise ValueError("alpha needs at least two items")
@@ -188,7 +189,7 @@ def item_reliability(items: pd.DataFrame) -> pd.DataFrame:
         >>> item_reliability(x)["item"].tolist()
         ['a', 'b', 'c']
     """
-    cov = np.cov(items.dropna().to_numpy(float), rowvar=False)
+    cov = np.cov(complete_cases(items).to_numpy(float), rowvar=False)
     k = cov.shape[0]
     rows = []
     for i in range(k):
@@ -231,7 +232,7 @@ def omega_total(items: pd.DataFrame) -> dict:
     >>> round(omega_total(x)["omega"], 2)
     0.81
     """
-    complete = items.dropna()
+    complete = complete_cases(items)
     n, k = complete.shape
     if k < 3:
         return {"omega": np.nan, "loadings": None, "note": "omega needs >= 3 items"}

@@ -314,12 +314,12 @@ def stage_interpretation(stage: str, cfg: SiteConfig, rows: pd.DataFrame, langua
             )
         return interpret.efa_text(ad, variance, language)
     if stage == "cfa" and (fit := table("cfa_fit")) is not None:
-        chosen = cfg.get("cfa.chosen_model", "second_order")
+        chosen = cfg.get("cfa.chosen_model")
         return interpret.cfa_text(fit, chosen, MODEL_LABELS[language], language)
     if stage == "invariance" and (inv := table("invariance")) is not None:
         return interpret.invariance_text(inv, labels, language)
     if stage == "eri" and (prev := table("eri_prevalence")) is not None:
-        cutoff = float(cfg.get("eri.ratio_cutoff", 1.0))
+        cutoff = float(cfg.get("eri.ratio_cutoff"))
         return interpret.eri_text(prev, table("eri_odds_ratios"), cutoff, language)
     if stage == "synthesis" and (ranking := table("synthesis_ranking")) is not None:
         return interpret.synthesis_text(ranking, language)
@@ -529,7 +529,7 @@ def build_report(
     if language not in TEXT:
         raise ValueError(f"language must be one of {sorted(TEXT)}, not {language!r}")
     t = dict(TEXT[language])
-    model = cfg.settings.get("population_model", "population_model.yml")
+    model = cfg.get("population_model")
     t["simulated_text"] = t["simulated_text"].format(model=f"config/sites/{cfg.name}/{model}")
     t["downloads_text"] = t["downloads_text"].format(name=DOWNLOADS_NAME)
     t["thesis_tables_text"] = t["thesis_tables_text"].format(name=DOWNLOADS_NAME)
@@ -566,7 +566,7 @@ def build_report(
             cfg.codebook,
             language,
             simulated=cfg.simulated,
-            loading_cutoff=float(cfg.get("report.loading_cutoff", 0.30)),
+            loading_cutoff=float(cfg.get("report.loading_cutoff")),
         )
     sections = build_sections(cfg, published, language, publication_tables)
     appendix = [publication_item(t) for t in publication_tables if t.appendix]
@@ -605,6 +605,41 @@ def chromium_binary() -> str | None:
     return None
 
 
+# Every headless Chromium run: no sandbox (containers run as root), no GPU, and nothing
+# that reaches the network or changes between runs (first-run tasks, extensions, background
+# networking, component updates, sync).
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-extensions",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def run_chromium(page: Path, flags: list[str], timeout: int, hint: str = "") -> None:
+    """Open the HTML file ``page`` in headless Chromium with :data:`CHROMIUM_FLAGS` and ``flags``.
+
+    Raises
+    ------
+    FileNotFoundError
+        When Chromium is not installed (Debian: ``apt-get install chromium``); ``hint`` says
+        what needs it.
+    """
+    binary = chromium_binary()
+    if binary is None:
+        raise FileNotFoundError(f"Chromium not found: apt-get install chromium{hint}")
+    subprocess.run(
+        [binary, *CHROMIUM_FLAGS, *flags, Path(page).resolve().as_uri()],
+        check=True,
+        capture_output=True,
+        timeout=timeout,
+    )
+
+
 def screenshot(page: Path, png: Path, width: int = 1200, height: int = 1800) -> Path:
     """Render the HTML file ``page`` in headless Chromium and save a PNG screenshot (a visual check).
 
@@ -613,28 +648,10 @@ def screenshot(page: Path, png: Path, width: int = 1200, height: int = 1800) -> 
     FileNotFoundError
         When Chromium is not installed (Debian: ``apt-get install chromium``).
     """
-    binary = chromium_binary()
-    if binary is None:
-        raise FileNotFoundError("Chromium not found: apt-get install chromium")
     png = Path(png)
     png.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            "--no-first-run",
-            "--disable-extensions",
-            f"--window-size={width},{height}",
-            f"--screenshot={png}",
-            Path(page).resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    flags = ["--hide-scrollbars", f"--window-size={width},{height}", f"--screenshot={png}"]
+    run_chromium(page, flags, timeout=120)
     return png
 
 
@@ -651,30 +668,10 @@ def print_pdf(page: Path, pdf: Path) -> Path:
     FileNotFoundError
         When Chromium is not installed (Debian: ``apt-get install chromium``).
     """
-    binary = chromium_binary()
-    if binary is None:
-        raise FileNotFoundError(
-            "Chromium not found: apt-get install chromium (it prints the report's PDF), "
-            "or set report.pdf: false in the site's site.yml"
-        )
     pdf = Path(pdf)
     pdf.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-extensions",
-            "--no-pdf-header-footer",
-            f"--print-to-pdf={pdf}",
-            Path(page).resolve().as_uri(),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    hint = " (it prints the report's PDF), or set report.pdf: false in the site's site.yml"
+    run_chromium(page, ["--no-pdf-header-footer", f"--print-to-pdf={pdf}"], 300, hint)
     data = pdf.read_bytes()
 
     def fixed(match: re.Match) -> bytes:

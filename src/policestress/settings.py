@@ -532,6 +532,17 @@ def lookup(settings: dict[str, Any], dotted: str) -> Any:
     return node
 
 
+def default(dotted: str) -> Any:
+    """The schema's default of a dotted key: what the package's functions default to as well.
+
+    Examples
+    --------
+    >>> default("eri.ratio_cutoff")
+    1.0
+    """
+    return lookup({}, dotted)
+
+
 def all_keys(cls: type = SiteSettings, prefix: str = "") -> list[str]:
     """Every dotted key of the schema, sections included, in schema order."""
     keys = []

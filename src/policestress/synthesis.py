@@ -53,18 +53,12 @@ from statsmodels.tools.tools import add_constant
 from tqdm import tqdm  # text bar: no ipywidgets needed in JupyterLab or papermill
 
 from policestress.codebook_models import structural_syntax as structural_syntax  # re-export
+from policestress.missing_data import complete_cases
 
 # Dominance analysis fits all 2^k subsets: 16 predictors take about a second (fine once, too
 # slow for a bootstrap); above that use relative weights.
 MAX_DOMINANCE_PREDICTORS = 16
 IMPORTANCE_METHODS = ("dominance", "relative_weights")
-
-
-def _complete(data: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    missing = [c for c in columns if c not in data.columns]
-    if missing:
-        raise KeyError(f"columns not in the data: {missing}")
-    return data[list(columns)].apply(pd.to_numeric, errors="raise").dropna()
 
 
 def standardized_regression(
@@ -102,7 +96,7 @@ def standardized_regression(
     1        x2  0.01
     """
     predictors = list(predictors)
-    d = _complete(data, [outcome, *predictors])
+    d = complete_cases(data, [outcome, *predictors])
     z = (d - d.mean()) / d.std(ddof=1)
     exog = add_constant(z[predictors])
     fit = OLS(z[outcome], exog).fit()
@@ -183,7 +177,7 @@ def _importance(
 ) -> pd.DataFrame:
     _check_method(method)
     predictors = list(predictors)
-    d = _complete(data, [*predictors, outcome])
+    d = complete_cases(data, [*predictors, outcome])
     weights = _IMPORTANCE[method](np.corrcoef(d.to_numpy(), rowvar=False))
     r2 = weights.sum()
     return pd.DataFrame(
@@ -277,7 +271,7 @@ def bootstrap_replicates(
     """
     _check_method(method)
     predictors = list(predictors)
-    values = _complete(data, [*predictors, outcome]).to_numpy()
+    values = complete_cases(data, [*predictors, outcome]).to_numpy()
     children = np.random.SeedSequence(seed).spawn(n_boot)
     chunks = [children[i : i + chunk_size] for i in range(0, n_boot, chunk_size)]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
@@ -407,7 +401,7 @@ def incremental_r2(
     1     2      0.13
     """
     base, added = list(base), list(added)
-    d = _complete(data, [outcome, *base, *added])
+    d = complete_cases(data, [outcome, *base, *added])
     fits = [OLS(d[outcome], add_constant(d[cols])).fit() for cols in (base, base + added)]
     r2_1, r2_2 = fits[0].rsquared, fits[1].rsquared
     df1, df2 = len(added), int(fits[1].df_resid)

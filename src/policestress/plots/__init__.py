@@ -4,13 +4,13 @@ Every figure is drawn in one style (:mod:`policestress.plots.style`: 15 cm wide,
 8-10 pt, the CJK font as fallback) with its texts in the site's language
 (:mod:`policestress.plots.text` and the codebook's labels), and written as PNG (300 dpi) and
 SVG with software and date metadata removed, so reruns give identical bytes. Figures of a
-simulated site carry a footnote saying so: :func:`policestress.config.load_site` records
-whether the site is simulated in ``$POLICESTRESS_SIMULATED``, which :func:`save_figure` reads.
+simulated site carry a footnote saying so (``save_figure(..., simulated=cfg.simulated)``).
+Importing the package changes no global setting: each figure function draws in
+:func:`policestress.plots.style.figure_style`, and :func:`save_figure` saves in it.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -18,13 +18,14 @@ import matplotlib
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
 
-from policestress.plots.style import MIN_FONT_PT, apply_style, print_box, print_problems  # noqa: E402
+from policestress.plots.style import (  # noqa: E402
+    MIN_FONT_PT,
+    figure_style,
+    print_box,
+    print_problems,
+)
 from policestress.timing import output_timer  # noqa: E402
 
-# One style for every figure, Chinese glyphs included.
-apply_style()
-
-SIMULATED_ENV = "POLICESTRESS_SIMULATED"
 # Bilingual on purpose: whoever reads the figure, in whichever language, sees it.
 SIMULATED_FOOTNOTE = "模拟数据 · SIMULATED DATA"
 
@@ -49,7 +50,9 @@ def _add_footnote(fig: plt.Figure, text: str, renderer) -> None:
     )
 
 
-def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) -> list[Path]:
+def save_figure(
+    fig: plt.Figure, folder: Path, stem: str, *, simulated: bool, close: bool = True
+) -> list[Path]:
     """Save ``fig`` as ``<stem>.png`` (300 dpi) and ``<stem>.svg`` in ``folder``.
 
     Parameters
@@ -59,6 +62,8 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
         Usually ``SitePaths.output_dir("figures")``.
     stem : str
         File name without extension.
+    simulated : bool
+        The site's data are simulated (``cfg.simulated``): a footnote says so on the figure.
     close : bool
         Close the figure after saving (default) to free memory in long notebooks.
 
@@ -69,23 +74,24 @@ def save_figure(fig: plt.Figure, folder: Path, stem: str, close: bool = True) ->
         (:func:`policestress.plots.style.print_problems`); nothing is written.
     """
     folder = Path(folder)
-    # One layout pass for everything below: drawn once, then frozen, so the footnote, the
-    # checks and both files see the same positions and no format lays the figure out again.
-    fig.canvas.draw()
-    fig.set_layout_engine("none")
-    renderer = fig.canvas.get_renderer()
-    if os.environ.get(SIMULATED_ENV) == "1":
-        _add_footnote(fig, SIMULATED_FOOTNOTE, renderer)
-    problems = print_problems(fig, renderer)
-    if problems:
-        raise FigureSizeError(f"figure {stem}: " + "; ".join(problems))
-    box = print_box(fig, renderer)
-    folder.mkdir(parents=True, exist_ok=True)
-    png = folder / f"{stem}.png"
-    svg = folder / f"{stem}.svg"
-    with output_timer():
-        fig.savefig(png, dpi=300, bbox_inches=box, metadata={"Software": None})
-        fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
+    with figure_style():
+        # One layout pass for everything below: drawn once, then frozen, so the footnote, the
+        # checks and both files see the same positions and no format lays the figure out again.
+        fig.canvas.draw()
+        fig.set_layout_engine("none")
+        renderer = fig.canvas.get_renderer()
+        if simulated:
+            _add_footnote(fig, SIMULATED_FOOTNOTE, renderer)
+        problems = print_problems(fig, renderer)
+        if problems:
+            raise FigureSizeError(f"figure {stem}: " + "; ".join(problems))
+        box = print_box(fig, renderer)
+        folder.mkdir(parents=True, exist_ok=True)
+        png = folder / f"{stem}.png"
+        svg = folder / f"{stem}.svg"
+        with output_timer():
+            fig.savefig(png, dpi=300, bbox_inches=box, metadata={"Software": None})
+            fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
     if close:
         plt.close(fig)
     return [png, svg]
@@ -104,7 +110,7 @@ def svg_texts(path: Path) -> list[str]:
     >>> fig, ax = plt.subplots()
     >>> _ = ax.set_title("突发事件风险")
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     _, svg = save_figure(fig, Path(tmp), "t")
+    ...     _, svg = save_figure(fig, Path(tmp), "t", simulated=False)
     ...     "突发事件风险" in svg_texts(svg)
     True
     """

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Ellipse, FancyArrowPatch, Rectangle
 
-from policestress.plots.style import CM, PALETTE, TEXT_WIDTH_CM, new_figure, text_width_cm
+from policestress.plots.style import CM, PALETTE, TEXT_WIDTH_CM, new_figure, styled, text_width_cm
 from policestress.plots.text import figure_text, model_label
 
 __all__ = ["path_diagram", "path_diagrams", "fit_comparison"]
@@ -61,6 +61,7 @@ def _bulge(i: int, j: int) -> float:
     return 0.5 + 0.8 * (abs(j - i) - 1) + 0.25 * min(i, j)
 
 
+@styled
 def path_diagram(
     estimates: pd.DataFrame,
     labels: dict[str, str] | None = None,
@@ -243,6 +244,7 @@ def _subtree(estimates: pd.DataFrame, roots: list[str]) -> pd.DataFrame:
     return estimates[rows]
 
 
+@styled
 def path_diagrams(
     estimates: pd.DataFrame,
     model: str,
@@ -316,6 +318,7 @@ def path_diagrams(
     return figures
 
 
+@styled
 def fit_comparison(fit: pd.DataFrame, title: str | None = None, language: str = "en") -> plt.Figure:
     """CFI, TLI, RMSEA (90% CI) and SRMR of competing models side by side.
 

@@ -28,6 +28,7 @@ from policestress.plots.style import (
     fit_text,
     legend_below,
     new_figure,
+    styled,
     text_width_cm,
 )
 from policestress.plots.text import HOLM_LIKE, figure_text
@@ -61,6 +62,7 @@ def likert_percentages(data: pd.DataFrame, items: list[str], codes: list[int]) -
     return pd.DataFrame.from_dict(rows, orient="index", columns=codes)
 
 
+@styled
 def likert_diverging(
     data: pd.DataFrame,
     scales: dict[str, list[str]],
@@ -157,6 +159,7 @@ def likert_diverging(
     return fig
 
 
+@styled
 def score_distributions(
     data: pd.DataFrame,
     columns: list[str],
@@ -224,6 +227,7 @@ def score_distributions(
     return fig
 
 
+@styled
 def correlation_heatmap(
     correlations: pd.DataFrame,
     columns: list[str] | None = None,
@@ -304,6 +308,7 @@ def correlation_heatmap(
     return fig
 
 
+@styled
 def group_differences(
     means: pd.DataFrame,
     grouping: str,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from policestress.efa import EFAResult, ParallelAnalysis
-from policestress.plots.style import PALETTE, new_figure
+from policestress.plots.style import PALETTE, new_figure, styled
 from policestress.plots.text import figure_text
 
 # Row pitch of the loading heatmap: 8-pt labels need about 0.34 cm each.
@@ -37,6 +37,7 @@ def _apa(value: float, decimals: int = 2) -> str:
     return f"{value:.{decimals}f}".replace("0.", ".", 1)
 
 
+@styled
 def scree_plot(
     result: ParallelAnalysis,
     max_position: int | None = None,
@@ -98,6 +99,7 @@ def sorted_items(loadings: pd.DataFrame) -> list[str]:
     return [loadings.index[i] for i in order]
 
 
+@styled
 def loading_heatmap(
     result: EFAResult,
     labels: dict[str, str] | None = None,
@@ -162,6 +164,7 @@ def loading_heatmap(
     return fig
 
 
+@styled
 def factor_correlation_plot(
     result: EFAResult,
     factor_labels: dict[str, str] | None = None,

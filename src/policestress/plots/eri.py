@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from policestress.plots.style import PALETTE, fit_text, legend_below, new_figure
+from policestress.plots.style import PALETTE, fit_text, legend_below, new_figure, styled
 from policestress.plots.text import figure_text
 
 # Readable ticks for a log axis of ratios (the default log locator labels only decades).
@@ -29,6 +29,7 @@ def _ratio_ticks(ax, low: float, high: float) -> None:
     ax.xaxis.set_minor_locator(NullLocator())
 
 
+@styled
 def plot_ratio_distribution(
     scores: pd.DataFrame,
     cutoff: float = 1.0,
@@ -73,6 +74,7 @@ def plot_ratio_distribution(
     return fig
 
 
+@styled
 def plot_effort_reward(
     scores: pd.DataFrame,
     c: float,
@@ -119,6 +121,7 @@ def plot_effort_reward(
     return fig
 
 
+@styled
 def plot_prevalence(
     table: pd.DataFrame,
     var_labels: Mapping[str, str] | None = None,
@@ -182,6 +185,7 @@ def plot_prevalence(
     return fig
 
 
+@styled
 def plot_odds_ratios(
     table: pd.DataFrame,
     term_labels: Mapping[str, str] | None = None,

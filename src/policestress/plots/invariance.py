@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from policestress.plots.style import PALETTE, fit_text, new_figure
+from policestress.plots.style import PALETTE, fit_text, new_figure, styled
 from policestress.plots.text import figure_text
 
 
+@styled
 def plot_latent_means(
     table: pd.DataFrame,
     factor_labels: Mapping[str, str] | None = None,

@@ -2,14 +2,16 @@
 
 A figure is drawn at the size it is printed: 15 cm wide (:data:`TEXT_WIDTH_CM`), never more
 than 16 cm (:data:`MAX_WIDTH_CM`), so the 8-10 pt of its text stay 8-10 pt when the PNG or
-SVG is placed in the thesis at its natural size. :func:`apply_style` sets the rc parameters
-once (the ``policestress.plots`` package calls it on import); :func:`new_figure` makes a
+SVG is placed in the thesis at its natural size. :func:`figure_style` applies the rc
+parameters (:data:`RC` and the CJK font fallback) while a figure is drawn and saved, and
+:func:`styled` wraps every figure function of :mod:`policestress.plots` in it, so importing
+the package changes no global setting; :func:`new_figure` makes a
 figure of that width with constrained layout; :func:`print_problems` lists what would print
 too small or too wide, and :func:`policestress.plots.save_figure` refuses such a figure.
 
 Examples
 --------
->>> fig, ax = new_figure(6)
+>>> fig, ax = styled(new_figure)(6)
 >>> float(round(fig.get_figwidth() * 2.54, 1))
 15.0
 >>> print_problems(fig)
@@ -21,12 +23,16 @@ Examples
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.text import Text
 from matplotlib.transforms import ScaledTranslation
 
-from policestress.fonts import use_cjk_font
+from policestress.fonts import cjk_font_rc
 
 CM = 1 / 2.54  # inches per centimetre
 TEXT_WIDTH_CM = 15.0
@@ -67,13 +73,33 @@ RC = {
     # stays in the file as an XML comment); the hash salt fixed so element ids do not change.
     "svg.fonttype": "path",
     "svg.hashsalt": "policestress",
+    # a stage holds all of its figures until it publishes them (25 for the descriptives)
+    "figure.max_open_warning": 0,
 }
 
 
-def apply_style() -> None:
-    """Set the figures' rc parameters and the CJK font fallback (safe to call many times)."""
-    matplotlib.rcParams.update(RC)
-    use_cjk_font()
+def style_rc() -> dict:
+    """The rc parameters of every figure: :data:`RC` and the CJK font fallback."""
+    return {**RC, **cjk_font_rc()}
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    """Draw (and save) figures in the project's style; rc parameters are restored after."""
+    with matplotlib.rc_context(style_rc()):
+        yield
+
+
+def styled(function: Callable) -> Callable:
+    """Run a figure function in :func:`figure_style` (text and ticks take their style when
+    created, so the whole function runs inside it)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with figure_style():
+            return function(*args, **kwargs)
+
+    return wrapper
 
 
 def new_figure(

@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from policestress.fonts import use_cjk_font
-from policestress.plots.style import PALETTE, new_figure
+from policestress.plots.style import PALETTE, new_figure, styled
 
 TEXT = {
     "en": {
@@ -39,6 +38,7 @@ def _text(language: str) -> dict[str, str]:
     return TEXT.get(language, TEXT["en"])
 
 
+@styled
 def plot_importance(
     ranking: pd.DataFrame, language: str = "en", title: str | None = None
 ) -> plt.Figure:
@@ -58,7 +58,6 @@ def plot_importance(
     ...     "rank_ci_high": [1, 2], "method": ["dominance"] * 2})
     >>> fig = plot_importance(r)
     """
-    use_cjk_font()
     t = _text(language)
     r = ranking.sort_values("rank", ascending=False)
     y = np.arange(len(r))
@@ -85,6 +84,7 @@ def plot_importance(
     return fig
 
 
+@styled
 def plot_coefficients(
     regression: pd.DataFrame,
     labels: dict[str, str] | None = None,
@@ -109,7 +109,6 @@ def plot_coefficients(
     ...     "ci_high": [0.4, 0.0], "r2": [0.3, 0.3], "n": [100, 100]})
     >>> fig = plot_coefficients(reg)
     """
-    use_cjk_font()
     t = _text(language)
     labels = labels or {}
     r = regression.sort_values("beta")

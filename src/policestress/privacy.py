@@ -1,0 +1,220 @@
+"""Small-cell suppression: the one privacy rule of every published table with counts.
+
+The rule is stated once, in docs/design.md ("Privacy"): primary suppression of every cell
+with ``0 < n < min_cell`` (``privacy.min_cell``), then complementary suppression among the
+cells sharing a published total until the suppressed ones are at least two and hold at least
+``min_cell`` respondents (:func:`suppression_mask`); what is computed from a suppressed cell
+is blanked with it (:func:`suppress_small_cells`). :data:`COUNT_TABLES` says how each
+published table with counts holds its cells, :data:`NOT_CELLS` why other counts are no cells
+of the rule; :func:`suppression_problems` checks a published table (tests/test_chain.py runs
+it on every table of the chain's sites).
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = pd.DataFrame({"variable": ["g"] * 3, "n": [2, 40, 58], "percent": [2.0, 40.0, 58.0]})
+>>> suppress_small_cells(t, 5)["n"].tolist()
+[<NA>, <NA>, 58]
+>>> suppression_problems(suppress_small_cells(t, 5), 5)
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from policestress.settings import default
+
+DEFAULT_MIN_CELL: int = default("privacy.min_cell")
+
+
+def suppression_mask(
+    counts: pd.Series, groups: pd.Series, min_cell: int, complementary: bool = True
+) -> pd.Series:
+    """Which cells the rule suppresses (True), primary and complementary.
+
+    Parameters
+    ----------
+    counts : Series
+        Counts of respondents, one per cell.
+    groups : Series
+        Same index: the cells sharing a total have the same value.
+    min_cell : int
+        Smallest count that may be published.
+    complementary : bool
+        False for cells whose total is published nowhere (the groups of a comparison):
+        primary suppression only.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> suppression_mask(pd.Series([3, 0, 30, 40]), pd.Series(["a"] * 4), 5).tolist()
+    [True, False, True, False]
+    """
+    if min_cell < 1:
+        raise ValueError("min_cell must be at least 1")
+    counts = pd.Series(counts).astype(float)
+    suppressed = (counts > 0) & (counts < min_cell)
+    if not complementary:
+        return suppressed.astype(bool)
+    for _, index in counts.groupby(pd.Series(groups).to_numpy(), sort=False).groups.items():
+        group = counts.loc[index]
+        flags = suppressed.loc[index].copy()
+        if not flags.any():
+            continue
+        for idx in group[(~flags) & (group > 0)].sort_values(kind="stable").index:
+            if flags.sum() >= 2 and group[flags].sum() >= min_cell:
+                break
+            flags[idx] = True
+        suppressed.loc[index] = flags
+    return suppressed.astype(bool)
+
+
+def suppress_small_cells(
+    table: pd.DataFrame,
+    min_cell: int = DEFAULT_MIN_CELL,
+    counts: str | Sequence[str] = "n",
+    by: str = "variable",
+    blank: Sequence[str] = ("percent",),
+    keep: pd.Series | None = None,
+) -> pd.DataFrame:
+    """Apply the rule to a long table (one row per cell) and say which rows it suppressed.
+
+    Parameters
+    ----------
+    table : DataFrame
+        One row per cell, e.g. :func:`policestress.descriptives.sample_profile`.
+    min_cell : int
+        Smallest count that may be published (``privacy.min_cell``).
+    counts : str or sequence of str
+        Count columns; each is a set of cells of its own (a row is suppressed when any of
+        its counts is), e.g. ``("n", "n_imbalance")``.
+    by : str
+        Column whose values group the cells that share a known total.
+    blank : sequence of str
+        Columns computed from the counts, blanked in suppressed rows.
+    keep : Series of bool, optional
+        Rows outside the rule (the overall row, which is the known total).
+
+    Returns
+    -------
+    DataFrame
+        A copy with the counts as nullable integers, missing in suppressed rows, and a
+        boolean ``suppressed`` column.
+    """
+    counts = [counts] if isinstance(counts, str) else list(counts)
+    out = table.copy()
+    inside = pd.Series(True, index=out.index) if keep is None else ~keep.astype(bool)
+    hidden = pd.Series(False, index=out.index)
+    for column in counts:
+        cells = out.loc[inside, column]
+        hidden.loc[inside] |= suppression_mask(cells, out.loc[inside, by], min_cell)
+    for column in counts:
+        out[column] = out[column].astype("Int64").mask(hidden)
+    for column in blank:
+        if column in out:
+            out[column] = out[column].mask(hidden)
+    out["suppressed"] = hidden
+    return out
+
+
+@dataclass(frozen=True)
+class CountCells:
+    """How a published table holds counts of the rule: its count columns, the column grouping
+    the cells that share a total, and the rows outside the rule."""
+
+    counts: tuple[str, ...]
+    by: tuple[str, ...]
+    # column -> value of the rows outside the rule (the overall row)
+    outside: tuple[tuple[str, str], ...] = ()
+    # the complement of a count within its row (n - n_imbalance), a cell of its own
+    complement: tuple[str, str] | None = None
+    # groups left out of the table are absent, not blanked (group comparisons)
+    absent_when_suppressed: bool = False
+
+
+COUNT_TABLES: dict[str, CountCells] = {
+    "sample_profile.csv": CountCells(("n",), ("variable",)),
+    "sample_profile_numeric.csv": CountCells(("n",), ("variable",)),
+    "eri_prevalence.csv": CountCells(
+        ("n", "n_imbalance"),
+        ("group_var",),
+        outside=(("group_var", "overall"),),
+        complement=("n", "n_imbalance"),
+    ),
+    "group_means.csv": CountCells(("n",), ("score", "grouping"), absent_when_suppressed=True),
+}
+# Count columns of published tables that are no cells of the rule, and why.
+NOT_CELLS: dict[str, str] = {
+    "exclusion_flow.csv": "respondents excluded by each data-quality rule (no attribute of theirs)",
+    "validation_problems.csv": "rows of the export breaking a rule of the codebook (file rows)",
+    "item_statistics.csv": "answers per item (n, missing): counts of answers, not of respondents "
+    "with an attribute",
+    "score_descriptives.csv": "answers per score",
+    "score_correlations.csv": "pairs of answers per correlation",
+    "reliability.csv": "complete cases per scale",
+    "eri_reliability.csv": "complete cases per scale",
+    "eri_summary.csv": "answers per ERI scale",
+    "eri_odds_ratios.csv": "respondents of the model (n) and high-stress events of all of them",
+    "eri_domain_associations.csv": "pairs of answers per correlation",
+    "group_comparisons.csv": "respondents of each test: the sum of its published groups "
+    "(group_means.csv)",
+    "posthoc.csv": "no counts (the groups are those of group_means.csv)",
+    "efa_adequacy.csv": "complete cases of the factor analysis",
+    **{
+        f"cfa_{name}.csv": "respondents of each model (its estimation sample)"
+        for name in ("fit", "estimates", "fornell_larcker", "heywood", "modindices", "validity")
+    },
+    **{
+        f"synthesis_{name}.csv": "respondents of each regression or structural model"
+        for name in ("regression", "importance", "eri_increment", "sem_fit", "sem_paths")
+    },
+    "synthesis_findings.csv": "the number of sources ranked (n_sources), no respondents",
+    "invariance.csv": "respondents of each multi-group model; every group has at least "
+    "invariance.min_group_size",
+    "invariance_latent_means.csv": "respondents of groups of at least invariance.min_group_size",
+}
+
+
+def suppression_problems(
+    table: pd.DataFrame, min_cell: int, spec: CountCells | None = None
+) -> list[str]:
+    """What in a published table breaks the rule (empty when it holds).
+
+    A published count below ``min_cell`` (and above 0); a set of cells sharing a total with
+    exactly one suppressed cell, or suppressed cells holding fewer than ``min_cell``
+    together cannot be checked from the published table (their counts are blank): the rule
+    guarantees it, :func:`suppression_mask`'s tests check it. Here: no published count is
+    small, no suppressed row shows a count or a value computed from it, and a set of cells
+    never has exactly one suppressed cell.
+    """
+    spec = spec or CountCells(("n",), ("variable",))
+    rows = table
+    for column, value in spec.outside:
+        rows = rows[rows[column].astype(str) != value]
+    suppressed = (
+        rows["suppressed"].astype(str).str.lower() == "true"
+        if "suppressed" in rows
+        else pd.Series(False, index=rows.index)
+    )
+    problems = []
+    cells = {c: pd.to_numeric(rows[c], errors="coerce") for c in spec.counts}
+    if spec.complement:
+        total, part = spec.complement
+        cells[f"{total} - {part}"] = cells[total] - cells[part]
+    for name, values in cells.items():
+        small = (values > 0) & (values < min_cell) & ~suppressed
+        for index in rows.index[small]:
+            where = ", ".join(f"{b} {rows.at[index, b]}" for b in spec.by)
+            problems.append(f"{where}: {name} = {values[index]:g} published (< {min_cell})")
+        shown = values[suppressed].notna()
+        if shown.any() and name in spec.counts:
+            problems.append(f"{int(shown.sum())} suppressed row(s) show {name}")
+    if suppressed.any():
+        ones = suppressed.groupby([rows[b] for b in spec.by]).sum()
+        for key in ones.index[ones == 1]:
+            problems.append(f"{key}: exactly one suppressed cell (the total gives it back)")
+    return problems

@@ -1,0 +1,72 @@
+"""Stage 07: the thesis tables (Word, LaTeX) and the HTML report (and its PDF).
+
+Unlike the other stages this one writes as it goes (the thesis tables and the report are
+files of their own formats, written by :mod:`policestress.publication` and
+:mod:`policestress.report`); :func:`run` returns what the notebook shows.
+"""
+
+from __future__ import annotations
+
+from policestress import publication, report
+from policestress.config import SiteConfig
+from policestress.stagework import StageWork, setting
+from policestress.stagework.narrative import introduction
+
+
+def run(
+    cfg: SiteConfig,
+    language: str | None = None,
+    loading_cutoff: float | None = None,
+    pdf: bool | None = None,
+) -> StageWork:
+    """Gather every stage's published outputs into the thesis tables and the report."""
+    paths = cfg.paths
+    language = language or cfg.get("report.language") or cfg.language
+    pdf = bool(setting(cfg, "report.pdf", pdf))
+    loading_cutoff = float(setting(cfg, "report.loading_cutoff", loading_cutoff))
+    published = report.collect_outputs(paths)
+    csv_files = [paths.base / p for p in published.loc[published["kind"] == "table", "path"]]
+    tables = publication.publication_tables(
+        publication.read_tables(csv_files),
+        cfg.codebook,
+        language,
+        simulated=cfg.simulated,
+        loading_cutoff=loading_cutoff,
+    )
+    thesis_dir = paths.output_dir("tables") / report.THESIS_DIR
+    listing = publication.write_publication_tables(tables, thesis_dir)
+    html = report.build_report(
+        cfg,
+        out_dir=paths.output_dir("reports"),
+        language=language,
+        thesis_tables=listing,
+        thesis_dir=thesis_dir,
+        publication_tables=tables,
+    )
+    site = cfg.name
+    files = [
+        f"{len(listing)} tables written as .docx and .tex to tables/{site}/{report.THESIS_DIR}/",
+        f"reports/{site}/{html.name}: {html.stat().st_size / 1e6:.1f} MB",
+    ]
+    downloads = html.with_name(report.DOWNLOADS_NAME)
+    files.append(
+        f"reports/{site}/{downloads.name}: {downloads.stat().st_size / 1e6:.1f} MB "
+        "(linked from the report)"
+    )
+    if pdf:
+        printed = report.print_pdf(html, html.with_name(report.PDF_NAME))
+        files.append(
+            f"reports/{site}/{printed.name}: {printed.stat().st_size / 1e6:.1f} MB "
+            "(headless Chromium)"
+        )
+    unlisted = report.unlisted_outputs(paths, published)
+    return StageWork(
+        cfg,
+        narrative=[introduction(cfg, "report")],
+        values={
+            "published": published.groupby(["stage", "kind"]).size().unstack(fill_value=0),
+            "listing": listing[["table", "caption", "key"]],
+            "files": files,
+            "unlisted": unlisted,
+        },
+    )

@@ -1,0 +1,54 @@
+"""Configuration faults are ConfigErrors naming the setting and the file, raised when the site
+is loaded (not a KeyError or FileNotFoundError in some later stage)."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policestress.cleaning import RULES
+from policestress.config import ConfigError, load_site
+from policestress.settings import Exclusions, all_keys
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "config" / "sites" / "w-subbureau-sim"
+
+
+def copy_site(tmp_path: Path, change) -> Path:
+    target = tmp_path / "config" / "sites" / "tmp-site"
+    shutil.copytree(SOURCE, target)
+    (tmp_path / "pyproject.toml").write_text("[project]\nname='x'\n", encoding="utf-8")
+    settings = yaml.safe_load((target / "site.yml").read_text(encoding="utf-8"))
+    change(settings, target)
+    (target / "site.yml").write_text(yaml.safe_dump(settings, allow_unicode=True), "utf-8")
+    return target / "site.yml"
+
+
+def test_a_simulated_site_without_its_population_model_fails_at_load(tmp_path):
+    site_file = copy_site(tmp_path, lambda s, t: (t / "population_model.yml").unlink())
+    with pytest.raises(ConfigError) as error:
+        load_site("tmp-site", tmp_path)
+    assert str(error.value).startswith(
+        f"{site_file}: population_model names 'population_model.yml'"
+    )
+    assert "a simulated site needs its population model" in str(error.value)
+
+
+@pytest.mark.parametrize("setting", ["codebook", "constructs"])
+def test_a_missing_codebook_or_constructs_file_names_the_setting(tmp_path, setting):
+    def change(settings, target):
+        settings[setting] = ["codebook/nope.csv"] if setting == "codebook" else "nope.csv"
+
+    site_file = copy_site(tmp_path, change)
+    with pytest.raises(ConfigError, match=f"{site_file}: {setting} names '.*nope.csv'"):
+        load_site("tmp-site", tmp_path)
+
+
+def test_the_cleaning_rules_are_the_exclusion_keys_of_the_schema():
+    """The schema refuses an unknown exclusion rule (naming it), so cleaning has no check
+    of its own: both must know the same rules."""
+    keys = {
+        k.split(".")[1] for k in all_keys() if k.startswith("exclusions.") and k.count(".") == 1
+    }
+    assert set(RULES) == keys == {f.name for f in Exclusions.__dataclass_fields__.values()}
