@@ -107,6 +107,9 @@ def make_site(root: Path, rows=None, export=None, name="export.csv", writer=None
         columns=["name", "level", "domain", "label_zh", "label_en"]
     )
     frame.fillna("").to_csv(config / "constructs.csv", index=False)
+    # a simulated site has its population model (load_site checks that it exists); these
+    # tests draw their exports themselves
+    (config / "population_model.yml").write_text("# exports drawn by the test\n", "utf-8")
     raw = root / "data" / "raw" / SITE
     raw.mkdir(parents=True, exist_ok=True)
     path = raw / name

@@ -79,6 +79,8 @@ def project(tmp_path: Path, monkeypatch) -> Path:
     site_dir = root / "config" / "sites" / SITE
     (site_dir / "codebook").mkdir(parents=True)
     (root / "pyproject.toml").write_text("[project]\nname='x'\n", encoding="utf-8")
+    # a simulated site has its population model (load_site checks that it exists)
+    (site_dir / "population_model.yml").write_text("# not drawn from here\n", encoding="utf-8")
     (site_dir / "site.yml").write_text(
         "simulated: true\nlanguage: en\nseed: 7\n"
         f"raw_file: data/raw/{SITE}/export.csv\ncodebook: [codebook/items.csv]\n",

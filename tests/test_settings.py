@@ -83,7 +83,10 @@ def test_every_key_of_the_shipped_sites_is_in_the_schema(site):
 
 def _code_keys() -> set[str]:
     """Dotted keys the package and notebooks read through ``.get("a.b")``."""
-    pattern = re.compile(r"""(?:cfg|site|self)\.get\(\s*\\?["']([a-z_]+(?:\.[a-z_]+)+)\\?["']""")
+    # cfg.get("a.b"), and the stage modules' setting(cfg, "a.b", value)
+    pattern = re.compile(
+        r"""(?:(?:cfg|site|self)\.get\(|setting\(cfg,)\s*\\?["']([a-z_]+(?:\.[a-z_]+)+)\\?["']"""
+    )
     keys = set()
     for path in [*(ROOT / "src").rglob("*.py"), *(ROOT / "notebooks").glob("*.ipynb")]:
         text = path.read_text(encoding="utf-8")

@@ -41,6 +41,7 @@ ROBUST_SHOWN = ("chi2_scaled", "p_scaled", "cfi_robust", "rmsea_robust")
 MISSING_RULES = {
     "listwise": {"en": "complete cases on the model's items", "zh": "模型条目的完整个案"},
     "ml": {"en": "FIML, every respondent", "zh": "全信息最大似然（FIML），全部受访者"},
+    "pairwise": {"en": "pairwise (WLSMV / ULSMV)", "zh": "成对删除（WLSMV / ULSMV）"},
 }
 
 
@@ -121,11 +122,13 @@ def run(
     fits = cfa.fit_models(
         data, models, allow_negative_variances=negative, estimator=estimator, missing=missing
     )
+    # the fit table states the rule each fit used (an ordinal fit reads ml as pairwise)
+    rules = sorted({fit.missing for fit in fits.values() if fit.fitted} or {missing})
     work.narrative.append(
         say(lang, "估计方法", "estimator")
         + f" {estimator}; "
         + say(lang, "缺失处理：", "missing answers: ")
-        + MISSING_RULES[missing][lang]
+        + "; ".join(MISSING_RULES.get(r, {}).get(lang, r) for r in rules)
     )
     fit_table = cfa.fit_table(fits)
     estimates = pd.concat(
