@@ -432,3 +432,17 @@ def test_mlr_invariance_scaled_difference_against_lavaan(hs):
     assert table.loc[1, "delta_test"] == "satorra.bentler.2001"
     assert table.loc[1, "delta_chi2"] == pytest.approx(r["diff"], abs=1e-3)
     assert table.loc[1, "delta_p"] == pytest.approx(r["p"], abs=1e-4)
+
+
+def test_integer_group_codes_with_missing_values_stay_integers():
+    """A band column with missing values reads back from CSV as floats: its groups are
+    still 1 and 2 (invariance.csv printed "2.0")."""
+    from policestress.invariance import select_groups
+
+    d = pd.DataFrame({"g": [1.0] * 150 + [2.0] * 120 + [np.nan] * 5, "x": 1.0})
+    kept, info = select_groups(d, "g", ["x"])
+    assert info["group"].tolist() == [1, 2]
+    assert kept["g"].dtype.kind == "i" and [str(g) for g in sorted(kept["g"].unique())] == [
+        "1",
+        "2",
+    ]

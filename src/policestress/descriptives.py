@@ -41,6 +41,11 @@ from scipy import stats
 
 from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
 from policestress.reliability import item_reliability
+from policestress.settings import default
+
+# Defaults of the descriptives section of site.yml (policestress.settings states them).
+DEFAULT_SKEW_TYPE: int = default("descriptives.skew_type")
+DEFAULT_CORRELATION: str = default("descriptives.correlation_method")
 
 MISSING_CODE = "missing"
 
@@ -177,7 +182,7 @@ def numeric_profile(
     return pd.DataFrame(rows, columns=[*columns, "suppressed"])
 
 
-def skewness(x: np.ndarray | pd.Series, skew_type: int = 2) -> float:
+def skewness(x: np.ndarray | pd.Series, skew_type: int = DEFAULT_SKEW_TYPE) -> float:
     """Sample skewness of the non-missing values, ``psych::skew(type=)`` definitions.
 
     Examples
@@ -230,7 +235,10 @@ def kurtosis(x: np.ndarray | pd.Series, kurt_type: int = 2) -> float:
 
 
 def describe(
-    data: pd.DataFrame, columns: list[str] | None = None, skew_type: int = 2, ci: float = 0.95
+    data: pd.DataFrame,
+    columns: list[str] | None = None,
+    skew_type: int = DEFAULT_SKEW_TYPE,
+    ci: float = 0.95,
 ) -> pd.DataFrame:
     """n, missing, mean, SD, SE, t-based CI of the mean, median, min, max, skewness, kurtosis.
 
@@ -295,7 +303,7 @@ def item_statistics(
     scales: dict[str, list[str]],
     bounds: dict[str, tuple[float, float]] | None = None,
     item_labels: dict[str, str] | None = None,
-    skew_type: int = 2,
+    skew_type: int = DEFAULT_SKEW_TYPE,
 ) -> pd.DataFrame:
     """Per-item descriptives, floor/ceiling percentages and item-scale statistics.
 
@@ -362,7 +370,7 @@ def score_descriptives(
     data: pd.DataFrame,
     columns: list[str],
     labels: dict[str, str] | None = None,
-    skew_type: int = 2,
+    skew_type: int = DEFAULT_SKEW_TYPE,
 ) -> pd.DataFrame:
     """Descriptives of construct / domain scores (see :func:`describe`) with labels.
 
@@ -393,7 +401,7 @@ def significance_stars(p: float) -> str:
 
 
 def score_correlations(
-    data: pd.DataFrame, columns: list[str], method: str = "pearson", ci: float = 0.95
+    data: pd.DataFrame, columns: list[str], method: str = DEFAULT_CORRELATION, ci: float = 0.95
 ) -> pd.DataFrame:
     """Correlation of every pair of ``columns`` on pairwise complete observations.
 

@@ -49,6 +49,11 @@ from scipy import optimize
 from tqdm import tqdm
 
 from policestress.missing_data import complete_cases as complete_cases  # re-export
+from policestress.settings import default
+
+# Defaults of the efa section of site.yml (policestress.settings states them).
+DEFAULT_PARALLEL_ITER: int = default("efa.parallel_iter")
+DEFAULT_PARALLEL_PERCENTILE: float = default("efa.parallel_percentile")
 
 EXTRACTIONS = ("minres", "ml", "pa")
 ROTATIONS = ("oblimin", "promax", "varimax", "none")
@@ -297,8 +302,8 @@ class ParallelAnalysis:
 
 def parallel_analysis(
     data: pd.DataFrame,
-    n_iter: int = 1000,
-    percentile: float = 95.0,
+    n_iter: int = DEFAULT_PARALLEL_ITER,
+    percentile: float = DEFAULT_PARALLEL_PERCENTILE,
     seed: int | np.random.Generator | None = None,
     factor_eigen: str = "smc",
     batch_size: int = 250,
@@ -862,10 +867,10 @@ def efa(
 
 def item_flags(
     result: EFAResult,
-    min_communality: float = 0.20,
-    min_primary: float = 0.40,
-    max_secondary: float = 0.30,
-    min_gap: float = 0.20,
+    min_communality: float = default("efa.flags.min_communality"),
+    min_primary: float = default("efa.flags.min_primary"),
+    max_secondary: float = default("efa.flags.max_secondary"),
+    min_gap: float = default("efa.flags.min_gap"),
 ) -> pd.DataFrame:
     """Flag items with low communality, a weak primary loading, or a cross-loading.
 
@@ -979,7 +984,9 @@ class SPSSView:
             }
         )
 
-    def rotated_components(self, threshold: float = 0.40) -> pd.DataFrame:
+    def rotated_components(
+        self, threshold: float = default("efa.spss_blank_below")
+    ) -> pd.DataFrame:
         """SPSS's "Rotated Component Matrix", sorted by size and small coefficients blanked.
 
         Items are grouped by the component with their largest absolute loading (in component

@@ -41,8 +41,10 @@ from statsmodels.stats.multitest import multipletests
 
 from policestress.missing_data import complete_cases
 from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
+from policestress.settings import default
 
 DEFAULT_MIN_GROUP = DEFAULT_MIN_CELL
+DEFAULT_CORRECTION: str = default("groups.correction")
 CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "fdr_bh": "fdr_bh", "bonferroni": "bonferroni"}
 
 
@@ -113,7 +115,7 @@ def group_comparisons(
     scores: list[str],
     groupings: list[str],
     min_group_size: int = DEFAULT_MIN_GROUP,
-    correction: str = "holm",
+    correction: str = DEFAULT_CORRECTION,
     family: str | None = None,
     value_labels: dict[str, dict[int, str]] | None = None,
 ) -> pd.DataFrame:

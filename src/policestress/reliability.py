@@ -70,8 +70,9 @@ from threadpoolctl import threadpool_limits
 
 from policestress import cfa
 from policestress.missing_data import complete_cases
+from policestress.settings import default
 
-DEFAULT_THRESHOLD = 0.70
+DEFAULT_THRESHOLD: float = default("reliability.threshold")
 RELIABILITY_COLUMNS = [
     "scale",
     "n_items",
