@@ -36,6 +36,7 @@ from policestress import cfa, sem  # noqa: E402
 from policestress.cleaning import apply_exclusions, score  # noqa: E402
 from policestress.config import load_site  # noqa: E402
 from policestress.polychoric import polychoric  # noqa: E402
+from policestress.stagework.cfa import site_models  # noqa: E402
 from policestress.validate import validate_export  # noqa: E402
 
 SITE = "y-subbureau-sim"
@@ -83,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     report.raise_for_errors()
     kept, _, _ = apply_exclusions(report.data, cfg)
     data = score(kept, cfg)
-    model = cfa.site_models(cfg)["first_order"]
+    model = site_models(cfg)["first_order"]
     items = sorted(set(cfa.parse_syntax(model)["rhs"]) & set(data.columns))
 
     poly_s, _ = _timed(lambda: polychoric(data[items], acov=False), args.runs)

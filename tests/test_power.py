@@ -194,7 +194,9 @@ def test_curves_and_the_thesis_table_in_the_project_style(study, tmp_path):
     fig = plot_power_curves(
         power.parameter_table(study), power.convergence_table(study), language="zh"
     )
-    _, svg = save_figure(fig, tmp_path, "power_curves")  # refuses a figure off the print style
+    _, svg = save_figure(
+        fig, tmp_path, "power_curves", simulated=False
+    )  # refuses a figure off the print style
     assert "样本量 n" in svg_texts(svg)
     [table] = pub.publication_tables({"power_summary": summary}, None, "zh", simulated=True)
     assert table.key == "power-summary" and table.stage == "power"

@@ -13,6 +13,7 @@ from rcheck import requires_r, run_r
 
 from policestress import cfa, sem
 from policestress.config import load_site
+from policestress.stagework import cfa as stagework_cfa
 
 MODEL = "f1 =~ x1 + x2 + x3; f2 =~ x4 + x5 + x6"
 ITEMS = [f"x{k}" for k in range(1, 7)]
@@ -134,7 +135,7 @@ FITS = {
 
 @pytest.fixture(scope="module")
 def site_models():
-    return cfa.site_models(load_site("y-subbureau-sim"))
+    return stagework_cfa.site_models(load_site("y-subbureau-sim"))
 
 
 def _stress_items(models):

@@ -173,6 +173,10 @@ NOT_CELLS: dict[str, str] = {
         for name in ("regression", "importance", "eri_increment", "sem_fit", "sem_paths")
     },
     "synthesis_findings.csv": "the number of sources ranked (n_sources), no respondents",
+    **{
+        f"power_{name}.csv": "sizes and numbers of simulated samples, no respondents"
+        for name in ("convergence", "parameters", "fit", "required_n", "summary")
+    },
     "invariance.csv": "respondents of each multi-group model; every group has at least "
     "invariance.min_group_size",
     "invariance_latent_means.csv": "respondents of groups of at least invariance.min_group_size",

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 
-from policestress.plots.style import PALETTE, legend_below, new_figure
+from policestress.plots.style import PALETTE, legend_below, new_figure, styled
 from policestress.plots.text import figure_text
 
 # parameter classes drawn, by lavaan operator (variances are left out: they are always
@@ -23,6 +23,7 @@ def _targets(table: pd.DataFrame) -> pd.DataFrame:
     return table[(table["lhs"] != table["rhs"]) & (table["population"].abs() > 1e-12)]
 
 
+@styled
 def plot_power_curves(
     parameters: pd.DataFrame,
     convergence: pd.DataFrame,

@@ -89,8 +89,8 @@ def site_design(
     ValueError
         Naming the setting and the file, when the settings ask for what the site lacks.
     """
-    from policestress.cfa import site_models
     from policestress.simulate import load_population_model
+    from policestress.stagework.cfa import site_models
 
     site_file = f"config/sites/{cfg.name}/site.yml"
     book = cfg.codebook
