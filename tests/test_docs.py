@@ -71,3 +71,21 @@ def test_the_reader_finds_the_files_the_docs_point_to():
     text = DESIGN.read_text(encoding="utf-8") + (ROOT / "README.md").read_text(encoding="utf-8")
     for path in re.findall(r"`(src/policestress/[\w/]+\.py|tests/\w+\.py|docs/\w+\.md)`", text):
         assert (ROOT / path).exists(), path
+
+
+def test_the_readme_sections_the_configuration_cites_exist():
+    headings = {
+        line.lstrip("#").strip()
+        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("#")
+    }
+    files = [*(ROOT / "config" / "sites").glob("*/site.yml"), PACKAGE / "config.py"]
+    files.append(PACKAGE / "scaffold.py")
+    cited = []
+    for path in files:
+        for section in re.findall(
+            r"README(?:\.md)?(?:'s)?,? \"([^\"]+)\"", path.read_text("utf-8")
+        ):
+            cited.append(section)
+            assert section in headings, f"{path.name} cites the README section {section!r}"
+    assert cited

@@ -5,7 +5,7 @@ A site is a folder ``config/sites/<site>/`` holding
 ``site.yml``
     the raw file, which codebook files make up the instrument, grouping variables, ERI
     version, exclusion and missing-data rules, seed, output language (every key typed,
-    defaulted and explained in :mod:`policestress.settings`; the README's "Adding a site"
+    defaulted and explained in :mod:`policestress.settings`; the README's "site.yml keys"
     lists them);
 ``codebook/*.csv``
     one file per instrument, one row per column of the survey export (see
