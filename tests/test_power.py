@@ -252,7 +252,7 @@ def test_a_fitted_population_with_the_observed_category_shares_and_missing_patte
 ):
     from scipy import stats
 
-    import policestress.cfa
+    import policestress.stagework.cfa
     from policestress.codebook_models import factor_syntax
     from policestress.power.site import site_design
     from policestress.simulate import simulate_responses
@@ -260,7 +260,9 @@ def test_a_fitted_population_with_the_observed_category_shares_and_missing_patte
     cfg = load_site("y-subbureau-sim")
     scales = cfg.codebook.factor_scales("stress_sources")
     two = {c: scales[c] for c in list(scales)[:2]}  # a small model keeps the test fast
-    monkeypatch.setattr(policestress.cfa, "site_models", lambda _: {"small": factor_syntax(two)})
+    monkeypatch.setattr(
+        policestress.stagework.cfa, "site_models", lambda _: {"small": factor_syntax(two)}
+    )
     monkeypatch.setitem(
         cfg.settings, "power", {"population": "fitted", "missing": "observed", "model": "small"}
     )
