@@ -281,3 +281,17 @@ def test_a_fitted_population_with_the_observed_category_shares_and_missing_patte
     result = power.simulate_power(**{**design.arguments, "checkpoint": None, "progress": False})
     assert result.replications["converged"].all()
     assert (result.replications["n_used"] < 100).all()  # ML: the complete cases
+
+
+def test_a_misspecified_analysis_model_is_judged_against_its_pseudo_true_values():
+    pop = power.population_from_syntax(
+        "f =~ 0.7*x1 + 0.7*x2 + 0.7*x3 + 0.4*y1; g =~ 0.7*y1 + 0.7*y2 + 0.7*y3; f ~~ 0.3*g"
+    )
+    simple = "f =~ x1 + x2 + x3; g =~ y1 + y2 + y3"  # leaves out the cross-loading
+    res = power.simulate_power(pop, simple, [600], 30, seed=5, backend="serial", progress=False)
+    table = power.parameter_table(res).set_index("parameter")
+    # the pseudo-true factor covariance absorbs the cross-loading: above the generating 0.3
+    assert table.loc["f~~g", "population"] > 0.3 * 0.7 * 0.7 + 0.05
+    assert abs(table.loc["f~~g", "bias"]) < 4 * table.loc["f~~g", "mean_est_mcse"]
+    fit = power.fit_table(res).set_index("measure")
+    assert fit.loc["pvalue", "share_meeting"] < 0.5  # the chi-square test sees the misfit
