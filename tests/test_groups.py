@@ -161,3 +161,10 @@ def test_text_group_codes_work():
     d = pd.DataFrame({"g": np.repeat(["x", "y", "z"], 20), "y": rng.normal(size=60)})
     assert group_comparisons(d, ["y"], ["g"]).loc[0, "groups"] == "x; y; z"
     assert len(games_howell(d, ["y"], ["g"])) == 3
+
+
+def test_correction_none_leaves_the_p_values_as_they_are():
+    """site.yml groups.correction allows none (the schema's choices)."""
+    from policestress.groups import adjust_pvalues
+
+    assert adjust_pvalues([0.01, np.nan, 0.03], "none").tolist()[::2] == [0.01, 0.03]

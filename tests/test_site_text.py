@@ -70,3 +70,28 @@ def test_claim_captions_do_not_speak_of_the_thesis(stem):
     for language in ("en", "zh"):
         text = caption(stem, "table", language)
         assert "four" not in text and "四" not in text
+
+
+def test_stage_narrative_is_in_the_sites_language_with_counts_from_the_codebook():
+    from policestress.stages import STAGES
+    from policestress.stagework.narrative import INTRODUCTIONS, banner, introduction
+
+    cjk = re.compile(r"[\u4e00-\u9fff]")
+    y, w = load_site("y-subbureau-sim"), load_site("w-subbureau-sim")
+    assert (y.language, w.language) == ("zh", "en")
+    assert set(STAGES) - {"power"} <= set(INTRODUCTIONS)
+    for stage in INTRODUCTIONS:
+        assert cjk.search(introduction(y, stage, n=400, outcome="score_x")), stage
+        assert not cjk.search(introduction(w, stage, n=174, outcome="score_x")), stage
+    for site, text in ((y, "{d} 个压力源领域、{c} 个子维度（构念）、{i} 个条目"),
+                       (w, "{d} stress-source domains with {c} sub-dimensions (constructs) and {i} items")):  # fmt: skip
+        book = site.codebook
+        counted = text.format(
+            d=len(book.domains("stress_sources")),
+            c=len(book.scales("stress_sources")),
+            i=len(book.item_ids("stress_sources")),
+        )
+        assert counted in introduction(site, "descriptives", n=1), site.name
+    assert banner(y).startswith("> **模拟数据。**") and banner(w).startswith(
+        "> **SIMULATED DATA.**"
+    )

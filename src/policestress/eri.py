@@ -149,7 +149,9 @@ def eri_version(items: pd.DataFrame) -> str:
 
 
 def describe_missing_rule(
-    missing_rule: str = DEFAULT_MISSING_RULE, max_missing: int = DEFAULT_MAX_MISSING
+    missing_rule: str = DEFAULT_MISSING_RULE,
+    max_missing: int = DEFAULT_MAX_MISSING,
+    language: str = "en",
 ) -> str:
     """One sentence stating the missing-item rule, for notebooks and table notes.
 
@@ -157,12 +159,21 @@ def describe_missing_rule(
     --------
     >>> describe_missing_rule("complete")
     'ERI scale scores are computed only for respondents who answered every item of the scale.'
+    >>> describe_missing_rule("complete", language="zh")
+    'ERI 各量表得分仅对回答了该量表全部条目的受访者计算。'
     """
     _check_rule(missing_rule, max_missing)
     if missing_rule == "complete":
+        if language == "zh":
+            return "ERI 各量表得分仅对回答了该量表全部条目的受访者计算。"
         return (
             "ERI scale scores are computed only for respondents who answered every item "
             "of the scale."
+        )
+    if language == "zh":
+        return (
+            f"某量表（或子量表）缺答不超过 {max_missing} 题时按比例推算得分：已答条目之和乘以"
+            "条目数 / 已答条目数，不取整；缺答更多时得分缺失。"
         )
     word = "item" if max_missing == 1 else "items"
     return (
@@ -176,6 +187,7 @@ def describe_classification(
     ratio_cutoff: float = DEFAULT_RATIO_CUTOFF,
     oc_cutoff: float | str = DEFAULT_OC_CUTOFF,
     oc_threshold: float | None = None,
+    language: str = "en",
 ) -> str:
     """One sentence stating how imbalance, high overcommitment and high risk are defined.
 
@@ -183,15 +195,27 @@ def describe_classification(
     --------
     >>> describe_classification(1.0, 15)
     'Imbalance: ER ratio > 1; high overcommitment: OC > 15; high risk: both (missing if either is missing).'
+    >>> describe_classification(1.0, 15, language="zh")
+    '失衡：付出-回报比 > 1；高过度投入：OC > 15；高风险：两者兼有（任一缺失则缺失）。'
     """
+    zh = language == "zh"
     if oc_cutoff == "tertile":
-        where = "" if oc_threshold is None else f", here {oc_threshold:g}"
-        oc = (
-            "OC > its upper tertile (the 66.7th percentile of OC in this sample, "
-            f"R quantile type 7{where})"
-        )
+        if zh:
+            where = "" if oc_threshold is None else f"，本样本为 {oc_threshold:g}"
+            oc = f"OC > 其上三分位数（本样本 OC 的第 66.7 百分位数，R quantile type 7{where}）"
+        else:
+            where = "" if oc_threshold is None else f", here {oc_threshold:g}"
+            oc = (
+                "OC > its upper tertile (the 66.7th percentile of OC in this sample, "
+                f"R quantile type 7{where})"
+            )
     else:
         oc = f"OC > {float(oc_cutoff):g}"
+    if zh:
+        return (
+            f"失衡：付出-回报比 > {float(ratio_cutoff):g}；高过度投入：{oc}；"
+            "高风险：两者兼有（任一缺失则缺失）。"
+        )
     return (
         f"Imbalance: ER ratio > {float(ratio_cutoff):g}; high overcommitment: {oc}; "
         "high risk: both (missing if either is missing)."

@@ -95,7 +95,7 @@ def adjust_pvalues(p: pd.Series | np.ndarray, method: str = "holm") -> np.ndarra
     Parameters
     ----------
     p : array-like
-    method : {"holm", "bh", "fdr_bh", "bonferroni"}
+    method : {"holm", "bh", "fdr_bh", "bonferroni", "none"}
 
     Examples
     --------
@@ -103,6 +103,8 @@ def adjust_pvalues(p: pd.Series | np.ndarray, method: str = "holm") -> np.ndarra
     [0.03, 0.06, 0.06]
     """
     p = np.asarray(p, dtype=float)
+    if method == "none":  # groups.correction: none (unadjusted, as the schema allows)
+        return p.copy()
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():

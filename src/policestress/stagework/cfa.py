@@ -218,9 +218,12 @@ def _efa_comparison(cfg: SiteConfig, chosen: pd.DataFrame) -> dict:
     flagged = flags.loc[flags["flagged"].astype(bool), ["item", "reasons"]]
     loads = chosen[chosen["op"] == "=~"][["lhs", "rhs", "std_all"]]
     loads = loads.rename(columns={"lhs": "factor", "rhs": "item"})
-    text = (
-        f"EFA: {adequacy['n_factors_used']} factors used (parallel analysis suggested "
-        f"{adequacy['n_factors_parallel']}); the codebook has {n_constructs} constructs. "
-        f"{len(flagged)} items flagged by the EFA"
+    used, suggested = adequacy["n_factors_used"], adequacy["n_factors_parallel"]
+    text = say(
+        cfg.language,
+        f"探索性因子分析：提取 {used} 个因子（平行分析建议 {suggested} 个）；代码本有 "
+        f"{n_constructs} 个构念。探索性因子分析标记了 {len(flagged)} 个条目",
+        f"EFA: {used} factors used (parallel analysis suggested {suggested}); the codebook "
+        f"has {n_constructs} constructs. {len(flagged)} items flagged by the EFA",
     )
     return {"text": text, "items": flagged.merge(loads, on="item", how="left")}

@@ -50,11 +50,15 @@ def run(
     info = eri.score_eri(data, items, reverse_coded=True, **rules).attrs["eri"]
     work = StageWork(cfg, narrative=[introduction(cfg, "eri", n=len(data))])
     work.values["settings"] = rules
+    counts = (
+        f"c = {info['item_counts']['effort']}/{info['item_counts']['reward']} = {info['c']:.4f}"
+    )
     work.narrative += [
-        f"version: {info['version']}; c = {info['item_counts']['effort']}/"
-        f"{info['item_counts']['reward']} = {info['c']:.4f}",
-        info["missing_rule_text"],
-        info["classification_text"],
+        say(lang, f"版本：{info['version']}；{counts}", f"version: {info['version']}; {counts}"),
+        eri.describe_missing_rule(rules["missing_rule"], rules["max_missing"], lang),
+        eri.describe_classification(
+            rules["ratio_cutoff"], rules["oc_cutoff"], info["oc_threshold"], lang
+        ),
     ]
     groups = [g for g in cfg.grouping if g in data.columns]
     labels = {g: cfg.codebook.value_labels(g, lang) for g in groups}
@@ -116,8 +120,14 @@ def _odds_ratios(
     work.figures["eri_odds_ratios"] = eri_plots.plot_odds_ratios(
         odds[odds["variable"].isin(["eri_imbalance", "eri_high_oc"])], language=cfg.language
     )
+    n, events = odds["n"].iloc[0], odds["n_events"].iloc[0]
     work.narrative.append(
-        f"{odds['outcome_definition'].iloc[0]}; n = {odds['n'].iloc[0]}, "
-        f"events = {odds['n_events'].iloc[0]}; covariates: {covariates or 'none'}"
+        say(
+            cfg.language,
+            f"{odds['outcome_definition'].iloc[0]}；n = {n}，事件数 = {events}；"
+            f"协变量：{'、'.join(covariates) or '无'}",
+            f"{odds['outcome_definition'].iloc[0]}; n = {n}, events = {events}; "
+            f"covariates: {covariates or 'none'}",
+        )
     )
     return odds

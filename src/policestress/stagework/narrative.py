@@ -8,7 +8,7 @@ Examples
 --------
 >>> from policestress.config import load_site
 >>> instrument_text(load_site("w-subbureau-sim"), "en")
-'3 stress-source domains with 6 sub-dimensions (constructs) and 23 items; the ERI questionnaire (16 items)'
+'3 stress-source domains with 6 sub-dimensions (constructs) and 19 items; the outcome scale (3 items); the ERI questionnaire (16 items)'
 """
 
 from __future__ import annotations

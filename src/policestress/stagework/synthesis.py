@@ -218,12 +218,20 @@ def _claims(cfg, ranking, regression, lang, work) -> None:
     work.tables["synthesis_findings.csv"] = evidence
     if cfg.simulated:
         lines.append(
-            "> **SIMULATED DATA: these answers reflect the population model the data were "
-            "drawn from, not evidence about real officers.**\n"
+            say(
+                lang,
+                "> **模拟数据：以下结果反映的是生成数据的总体模型，而非关于真实民警的证据。**\n",
+                "> **SIMULATED DATA: these answers reflect the population model the data were "
+                "drawn from, not evidence about real officers.**\n",
+            )
         )
     for spec in findings:
         rows = evidence[evidence["finding"] == spec["finding"]]
-        lines.append(f"**Finding {spec['finding']}.** {spec['claim_en']}\n")
+        claim = (spec.get("claim_zh") or spec["claim_en"]) if lang == "zh" else spec["claim_en"]
+        lines.append(
+            say(lang, f"**发现 {spec['finding']}。** ", f"**Finding {spec['finding']}.** ")
+            + f"{claim}\n"
+        )
         lines += [f"- {syn.describe_evidence(row)}" for _, row in rows.iterrows()]
         lines.append("")
     work.values["claims"] = "\n".join(lines)
