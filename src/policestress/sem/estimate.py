@@ -7,8 +7,10 @@ lavaan's ML fit function (likelihood "normal") is ``F = sum_g (n_g / N) F_g`` wi
 (``S_g`` with divisor ``n_g``; the mean term only with a mean structure); the test statistic is
 ``N F`` at the minimum. The optimiser is Fisher scoring (Newton steps with the expected
 information, halved until the discrepancy falls), then, if that stalls, a quasi-Newton run
-from scipy followed by scoring again. The information is lavaan's default for complete
-data, ``information = "expected"`` with the model-implied ("structured") moments.
+from scipy followed by scoring again; under ``==``, ``<``, ``>`` constraints its SQP form
+(:func:`constrained_scoring`). The information is lavaan's default for complete data,
+``information = "expected"`` with the model-implied ("structured") moments; FIML and MLR use
+the observed one, analytically (:func:`observed_information`).
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ class MLObjective:
     def unit_information(self, theta: np.ndarray) -> np.ndarray:
         """lavaan's (unit) expected information: half the expected Hessian of F."""
         return self.value_gradient_information(theta)[2] / 2.0
+
+
+PREDICTED_DECREASE_FLOOR = 1e-10  # in F; N times this is a chi-square change of ~1e-7
 
 
 def fisher_scoring(objective, theta0: np.ndarray, max_iter: int = 500, tol: float = 1e-10):
@@ -289,10 +294,13 @@ def _scoring(objective, theta, max_iter, tol):
         step = np.linalg.solve(hess, grad)
         t = 1.0
         slack = 64 * np.finfo(float).eps * max(1.0, abs(f))
-        while objective.value(theta - t * step) > f - 1e-4 * t * (grad @ step) + slack:
-            t /= 2.0
-            if t < 1e-10:
-                return theta, False, iterations
+        # a predicted decrease this small is below the rounding of the discrepancy (a
+        # difference of log-likelihoods): the comparison would only halve at random
+        if grad @ step > PREDICTED_DECREASE_FLOOR:
+            while objective.value(theta - t * step) > f - 1e-4 * t * (grad @ step) + slack:
+                t /= 2.0
+                if t < 1e-10:
+                    return theta, False, iterations
         theta = theta - t * step
         f, grad, hess = objective.value_gradient_information(theta)
         if np.max(np.abs(step)) < tol:

@@ -146,7 +146,8 @@ class SEMFit:
         return self.n_free - null_space(self._constraint_jacobian(theta, active_only=False))[1]
 
     def _start(self) -> np.ndarray:
-        return np.zeros(self.n_free)
+        """The start values (zeros when the model was refused before any were computed)."""
+        return self._cache.get("start", np.zeros(self.n_free))
 
     def _constraint_jacobian(self, theta: np.ndarray, active_only: bool = True) -> np.ndarray:
         """Jacobian of the equality constraints and (``active_only``) the active inequality
@@ -1203,6 +1204,7 @@ def _fit(
 
     with threadpool_limits(limits=1, user_api="blas"):
         theta0 = _start_values(rep, table, moments, v)
+        fit._cache["start"] = theta0
         if missing == "ml":
             # Start FIML from the ML fit to the EM moments of the unrestricted model: cheap
             # (complete-data formulas) and close to the FIML solution, so the expensive FIML

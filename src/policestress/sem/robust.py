@@ -529,9 +529,10 @@ def fiml_corrected(
         if len(seq) != n_groups:
             raise ValueError(f"{name} must hold one (mu, sigma) per group ({n_groups})")
     xx3 = xx3_null = 0.0
-    wm_g, wmi_g, wc_g, gam_g, db_g = [], [], [], [], []
-    for fg, pats, (mu1, s1), (mu0, s0), (mub, sb) in zip(
-        f, patterns, h1, implied, baseline_implied, strict=True
+    wm_g, wc_g, jm_g, jwi_g = [], [], [], []
+    trace_h1 = 0.0  # the part of k that does not depend on the model
+    for pats, (mu1, s1), (mu0, s0), (mub, sb) in zip(
+        patterns, h1, implied, baseline_implied, strict=True
     ):
         full = MissingPatterns.from_moments(mu1, s1, pats.n)
         ll_sat = fiml_loglik(full, mu1, s1)
@@ -540,31 +541,43 @@ def fiml_corrected(
         wm = fiml_information(pats, mu1, s1, kind=information)
         wmi = np.linalg.inv(wm)
         wc = fiml_information(full, mu1, s1, kind="expected")
-        wm_g.append(fg * wm)
-        wmi_g.append(wmi / fg)
-        wc_g.append(fg * wc)
+        wm_g.append(wm)
+        wc_g.append(wc)
         if version == "V3":
             jm = first_order_information(pats, mu1, s1)
-            gam_g.append(wmi @ jm @ wmi / fg)
-        db_g.append(baseline_delta(pats.p))
-    wm_all, wmi_all, wc_all = _bdiag(wm_g), _bdiag(wmi_g), _bdiag(wc_g)
-    middle = wmi_all @ wc_all @ wmi_all
+            jwi = jm @ wmi
+            jm_g.append(jm)
+            jwi_g.append(jwi)
+            trace_h1 += float(np.sum((wc @ wmi) * jwi.T))  # tr(Wc Wm^-1 Jm Wm^-1)
+        else:
+            trace_h1 += float(np.sum(wc * wmi))  # tr(Wc Wm^-1)
 
-    def k_value(delta_all: np.ndarray, jac: np.ndarray | None = None) -> float:
-        wd = wm_all @ delta_all
-        e = delta_all.T @ wd
+    def k_value(deltas_g: list[np.ndarray], jac: np.ndarray | None = None) -> float:
+        # lavaan's tr(U Wm^-1 Wc Wm^-1 U Gamma) (V3) or tr(Wc Wm^-1 U Wm^-1) (V6) with
+        # U = Wm - Wm Delta E^-1 Delta' Wm, expanded so that no p* x p* product depends on
+        # the model: with Wm Wm^-1 = I these are trace_h1 minus terms in q x q matrices
+        e = sum(fg * d.T @ wm @ d for fg, d, wm in zip(f, deltas_g, wm_g, strict=True))
         e_inv = np.linalg.inv(e) if jac is None else constrained_inverse(e, jac)
-        u = wm_all - wd @ e_inv @ wd.T
-        if version == "V3":
-            return float(np.trace(u @ middle @ u @ _bdiag(gam_g)))
-        return float(np.trace(wc_all @ wmi_all @ u @ wmi_all))
+        wc_d = [fg * wc @ d for fg, wc, d in zip(f, wc_g, deltas_g, strict=True)]
+        dcd = sum(d.T @ x for d, x in zip(deltas_g, wc_d, strict=True))  # Delta' C Delta
+        if version == "V6":
+            return trace_h1 - float(np.sum(dcd * e_inv))
+        dbcd = sum(d.T @ (jwi @ x) for d, jwi, x in zip(deltas_g, jwi_g, wc_d, strict=True))
+        daga = sum(fg * d.T @ jm @ d for fg, d, jm in zip(f, deltas_g, jm_g, strict=True))
+        return (
+            trace_h1
+            - 2.0 * float(np.sum(dbcd * e_inv.T))
+            + float(np.sum((e_inv @ dcd @ e_inv) * daga.T))
+        )
 
     df_null = sum(pt.p * (pt.p - 1) // 2 for pt in patterns)
     jac = (
         None if constraint_jacobian is None or not len(constraint_jacobian) else constraint_jacobian
     )
-    c3 = k_value(np.vstack(deltas), jac) / df
-    c3_null = k_value(_bdiag(db_g)) / df_null
+    c3 = k_value(list(deltas), jac) / df
+    base = _bdiag([baseline_delta(pt.p) for pt in patterns])
+    rows = np.cumsum([0] + [d.shape[0] for d in deltas])
+    c3_null = k_value([base[a:b] for a, b in zip(rows[:-1], rows[1:], strict=True)]) / df_null
     return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
 
 

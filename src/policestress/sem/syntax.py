@@ -4,7 +4,8 @@ Statements are separated by newlines or ``;``; ``#`` and ``!`` start a comment; 
 without an operator continues the statement before it. Operators: ``=~`` (loadings),
 ``~~`` (variances, covariances), ``~`` (regressions; ``~ 1`` intercepts, op ``~1`` with an
 empty ``rhs`` as in lavaan's parameter table), ``|`` (thresholds, ``x | t1 + t2``), ``==``,
-``<``, ``>`` (constraints on labels) and ``:=`` (defined parameters). ``+`` lists are allowed
+``<``, ``>`` (constraints between arithmetic expressions of labels, defined parameters and
+numbers, fitted by :mod:`policestress.sem.constraints`) and ``:=`` (defined parameters). ``+`` lists are allowed
 on both sides of ``=~ ~~ ~``. Modifiers written before ``*`` (several may be chained, as
 ``a*start(.5)*x``): a fixed value (``1``, ``-1``, ``0.5``, ``1e-2``), ``NA`` (free, e.g. a
 freed marker), a label (``a``, ``label("a")``), ``equal("a")`` (equal to the parameter
@@ -206,7 +207,7 @@ def parse(syntax: str) -> ParsedModel:
                 raise ValueError(f"cannot read constraint {statement!r}")
             if op == ":=" and not re.fullmatch(_NAME, lhs_part):
                 raise ValueError(f"cannot read defined parameter name {lhs_part!r}")
-            constraints.append(Constraint(lhs_part, op, rhs_part.replace(" ", "")))
+            constraints.append(Constraint(lhs_part.replace(" ", ""), op, rhs_part.replace(" ", "")))
             continue
         if _OPERATOR.search(rhs_part):
             raise ValueError(f"cannot read term in {statement!r}: more than one operator")
