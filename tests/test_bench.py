@@ -3,6 +3,7 @@ its large site is drawn as asked. Each runs the chain, so only once here."""
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,10 @@ def test_bench_runs_and_writes_its_results(tmp_path):
             "--skip-large",
             "--power-replications",
             "8",
+            "--fiml-runs",
+            "1",
+            "--fiml-model",
+            "eri",
             "--out",
             str(tmp_path),
         ],
@@ -53,6 +58,12 @@ def test_bench_runs_and_writes_its_results(tmp_path):
     assert 0 < record["efa_change_s"]["median"] < record["default_chain_s"]["median"] * 2
     assert "No-op `make all`" in (tmp_path / "latest.md").read_text()
     assert record["power"]["replications"] == 8 and record["power"]["serial_fits_per_cpu_s"] > 0
+    fiml = record["fiml"]
+    assert fiml["model"] == "eri" and fiml["n"] == 400 and fiml["ours_cpu_s"]["median"] > 0
+    if shutil.which("Rscript"):  # same data, same model: lavaan's chi-square
+        assert fiml["lavaan_cpu_s"]["median"] > 0
+        assert fiml["ours_chisq"] == pytest.approx(fiml["lavaan_chisq"], rel=1e-6)
+    assert "FIML fit of the default site's eri model" in (tmp_path / "latest.md").read_text()
 
 
 def test_the_large_site_is_the_default_instrument_with_n_simulated_respondents(tmp_path):
