@@ -83,6 +83,8 @@ class CompiledML:
             )
         if fit.partable.attrs["variables"].ov_x:
             raise ValueError("CompiledML: models with fixed.x covariates are not supported")
+        if fit.constraints is not None and fit.constraints.restricts:
+            raise ValueError("CompiledML: models with ==, <, > constraints are not supported")
         self.name = fit.name
         self.rep = rep = fit.rep
         spec = rep.specs[0]
