@@ -283,10 +283,10 @@ def fiml_speed(model_name: str = "first_order", runs: int = 3) -> dict:
     import resource
 
     from policestress import sem
-    from policestress.cfa import site_models
     from policestress.cleaning import apply_exclusions, score
     from policestress.config import load_site
     from policestress.sem.partable import variables
+    from policestress.stagework.cfa import site_models
     from policestress.validate import validate_export
 
     cfg = load_site(DEFAULT_SITE)
