@@ -74,8 +74,12 @@ out <- function(fit) {
   pe <- parameterEstimates(fit)
   pe <- pe[pe$op != "==", ]
   if (is.null(pe$group)) pe$group <- 1L
+  ss <- standardizedSolution(fit)
+  ss <- ss[ss$op != "==", ]
+  if (is.null(ss$group)) ss$group <- 1L
   list(lhs = pe$lhs, op = pe$op, rhs = pe$rhs, group = pe$group, est = pe$est, se = pe$se,
-       fm = as.list(fitMeasures(fit, MEASURES)))
+       fm = as.list(fitMeasures(fit, MEASURES)),
+       std = list(lhs = ss$lhs, op = ss$op, rhs = ss$rhs, group = ss$group, est = ss$est.std))
 }
 fits <- list(
   wlsmv = cfa(model, d, ordered = items, estimator = "WLSMV"),
@@ -176,6 +180,14 @@ def test_estimates_ses_and_fit_measures_match_lavaan(key, fits, r_ref):
     np.testing.assert_allclose(merged["est"], merged["est_r"], atol=1e-5)
     np.testing.assert_allclose(merged["se"], merged["se_r"], atol=1e-5)
     assert (ours["op"] == "|").sum() == 18 * len(fit.n_by_group)
+    # std.all of loadings, thresholds and (derived) residual variances
+    std = pd.DataFrame(ref["std"]).rename(columns={"est": "std_r"})
+    std["rhs"] = std["rhs"].fillna("")
+    ours_std = ours.assign(std=fit._std_values(fit.theta))
+    both = std.merge(ours_std, on=["lhs", "op", "rhs", "group"])
+    both = both[both["op"].isin(["=~", "|", "~~"])]
+    assert len(both) > 0
+    np.testing.assert_allclose(both["std"], both["std_r"], atol=1e-5)
     fm = fit.fit_measures()
     for m in MEASURES:
         if ref["fm"][m] is None:  # lavaan reports no p-value for the unscaled ULS test
@@ -198,7 +210,7 @@ def test_thresholds_estimate_the_simulated_cut_points():
 def test_category_nobody_chose_in_one_group_is_refused(data):
     sparse = data.copy()
     sparse.loc[(sparse["g"] == "B") & (sparse["x2"] == 4), "x2"] = 3.0
-    with pytest.raises(ValueError, match="categories of item 'x2' are empty in group 'B'"):
+    with pytest.raises(ValueError, match="categories are empty: item 'x2' in group 'B'"):
         sem.cfa(MODEL, sparse, ordered=ITEMS, estimator="WLSMV", group="g")
 
 

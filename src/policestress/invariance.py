@@ -48,7 +48,7 @@ from policestress.cfa import ordinal_missing
 from policestress.codebook_models import default_model, domain_score_model
 from policestress.missing_data import complete_cases
 from policestress.sem.fit import SEMFit
-from policestress.sem.ordinal import ORDINAL_ESTIMATORS
+from policestress.sem.ordinal import ORDINAL_ESTIMATORS, merge_empty_categories
 from policestress.sem.robust import scaled_difference_test
 from policestress.sem.syntax import parameter_name, parse
 from policestress.sem.tables import estimate_columns, fit_row
@@ -333,6 +333,16 @@ def fit_multigroup_cfa(
         missing = ordinal_missing(missing)
         group_equal = ordinal_group_equal(group_equal)
     frame, groups = _complete_cases(data, obs, group, groups, listwise=missing == "listwise")
+    if ordinal:
+        frame, merges = merge_empty_categories(frame, obs, group)
+        if len(merges):
+            text = ", ".join(f"{r.item} {r[2]:g} -> {r.to:g}" for r in merges.itertuples())
+            warnings.warn(
+                f"multi-group CFA by {group!r} ({estimator}): categories nobody chose in some "
+                f"group merged into their neighbour in every group (lavaan needs every "
+                f"category in every group): {text}",
+                stacklevel=2,
+            )
     for value in groups:
         n_g = int((frame[group] == value).sum())
         if n_g <= len(obs):

@@ -124,6 +124,9 @@ class Privacy:
 @dataclass(kw_only=True)
 class Reliability:
     threshold: float = key(0.70, "Cronbach's alpha / omega below this is flagged", ge=0, le=1)
+    ordinal: bool = key(
+        False, "also ordinal alpha and omega (items as ordered categories: polychoric, WLSMV)"
+    )
 
 
 @dataclass(kw_only=True)

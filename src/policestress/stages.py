@@ -137,7 +137,7 @@ _STAGE_LIST = [
         "invariance",
         "04_invariance.ipynb",
         ("validate",),
-        ("grouping", "invariance"),
+        ("grouping", "invariance", "cfa"),  # cfa.estimator: the CFA stage's estimator
         "Measurement invariance",
         "测量不变性",
     ),

@@ -82,7 +82,13 @@ from policestress.sem.partable import partable as build_partable
 from policestress.sem.partable import variables as model_variables
 from policestress.sem.syntax import parse
 
-__all__ = ["ORDINAL_ESTIMATORS", "OrdinalFit", "OrdinalRepresentation", "fit_ordinal"]
+__all__ = [
+    "ORDINAL_ESTIMATORS",
+    "OrdinalFit",
+    "OrdinalRepresentation",
+    "fit_ordinal",
+    "merge_empty_categories",
+]
 
 ORDINAL_ESTIMATORS = ("WLSMV", "ULSMV")
 _MATRIX_OPS = ("=~", "~~", "~", "~1")
@@ -240,6 +246,21 @@ def _group_stats(frame: pd.DataFrame, estimator: str, missing: str) -> _GroupSta
     )
 
 
+def _used_columns(d: np.ndarray) -> np.ndarray:
+    """Parameters a group's statistics depend on (the other groups' own ones do not enter):
+    the products below run over these columns only."""
+    return np.flatnonzero(np.any(d != 0.0, axis=0))
+
+
+def _weighted_cross(d: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``d' diag(w) d`` over the used columns of ``d``."""
+    cols = _used_columns(d)
+    out = np.zeros((d.shape[1], d.shape[1]))
+    dc = d[:, cols]
+    out[np.ix_(cols, cols)] = dc.T @ (w[:, None] * dc)
+    return out
+
+
 def _objective(rep, stats_, theta, ntotal):
     total = 0.0
     for g, st in enumerate(stats_):
@@ -258,9 +279,8 @@ def _gauss_newton(rep, stats_, theta, ntotal, max_iter=500, tol=1e-9):
             est = rep.implied(theta, g)[0]
             jac = rep.wls_delta(theta, g)
             wg = (st.n - 1) / ntotal
-            wj = st.weight[:, None] * jac
-            h += wg * jac.T @ wj
-            grad += wg * wj.T @ (st.obs - est)
+            h += wg * _weighted_cross(jac, st.weight)
+            grad += wg * jac.T @ (st.weight * (st.obs - est))
         step = np.linalg.solve(h, grad)
         t = 1.0
         while True:
@@ -298,11 +318,44 @@ def _empty_categories(frame, items, group, labels, levels) -> list[str]:
             if (counts == 0).any():
                 where = f" in group {lab!r}" if group is not None else ""
                 freq = ", ".join(f"{k:g}: {v}" for k, v in counts.items())
-                problems.append(
-                    f"some categories of item {x!r} are empty{where} (frequencies {freq}); "
-                    "lavaan refuses this too: merge the sparse categories or drop the item"
-                )
+                problems.append(f"item {x!r}{where} (frequencies {freq})")
     return problems
+
+
+def merge_empty_categories(
+    data: pd.DataFrame, items: list[str], group: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Merge each category of an item that nobody chose in some group into its neighbour
+    (towards the item's middle category), in every group, until every category is chosen
+    in every group: lavaan fits ordinal multi-group models only then.
+
+    Returns the recoded data and the merges (``item, from, to``), in order.
+
+    >>> d = pd.DataFrame({"x": [1, 2, 3, 2, 3, 3], "g": ["a", "a", "a", "b", "b", "b"]})
+    >>> merge_empty_categories(d, ["x"], "g")[1].to_dict("records")
+    [{'item': 'x', 'from': 1.0, 'to': 2.0}]
+    """
+    out = data.copy()
+    merges = []
+    for x in items:
+        while True:
+            col = pd.to_numeric(out[x], errors="coerce")
+            levels = np.unique(col.dropna())
+            if levels.size < 2:
+                break
+            table = pd.crosstab(col, out[group]).reindex(levels, fill_value=0)
+            empty = [lev for lev in levels if (table.loc[lev] == 0).any()]
+            if not empty:
+                break
+            lev = empty[0]
+            k = int(np.searchsorted(levels, lev))
+            middle = (len(levels) - 1) / 2
+            target = levels[k + 1] if k < middle or k == 0 else levels[k - 1]
+            if k == len(levels) - 1:
+                target = levels[k - 1]
+            out[x] = col.where(col != lev, target)
+            merges.append((x, float(lev), float(target)))
+    return out, pd.DataFrame(merges, columns=["item", "from", "to"])
 
 
 def fit_ordinal(
@@ -372,7 +425,14 @@ def fit_ordinal(
     levels = dict(zip(v.ov, lev, strict=True))
     problems = _empty_categories(frame, v.ov, group, labels, levels)
     if problems:
-        raise ValueError(f"model {name!r}: " + "; ".join(problems))
+        shown = "; ".join(problems[:3]) + (
+            f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
+        )
+        raise ValueError(
+            f"model {name!r}: some categories are empty: {shown}. lavaan refuses this too: merge "
+            "the sparse categories (policestress.sem.ordinal.merge_empty_categories) or drop "
+            "the item"
+        )
     blocks = [frame if group is None else frame[frame[group] == lab] for lab in labels]
     stats_ = [_group_stats(b[v.ov], estimator, missing) for b in blocks]
     base = build_partable(
@@ -439,7 +499,7 @@ class OrdinalFit(SEMFit):
             n = self.ntotal
             deltas = [self.rep.wls_delta(self.theta, g) for g in range(len(self.n_by_group))]
             e = sum(
-                st.n / n * d.T @ (st.weight[:, None] * d)
+                st.n / n * _weighted_cross(d, st.weight)
                 for st, d in zip(self.group_stats, deltas, strict=True)
             )
             self._cache["parts"] = (deltas, e, np.linalg.inv(e))
@@ -458,8 +518,9 @@ class OrdinalFit(SEMFit):
             n = self.ntotal
             middle = np.zeros_like(e_inv)
             for st, d in zip(self.group_stats, deltas, strict=True):
-                wd = st.weight[:, None] * d
-                middle += st.n / n * wd.T @ st.gamma @ wd
+                cols = _used_columns(d)
+                wd = st.weight[:, None] * d[:, cols]
+                middle[np.ix_(cols, cols)] += st.n / n * wd.T @ st.gamma @ wd
             self._cache["vcov"] = e_inv @ middle @ e_inv / (n - len(self.n_by_group))
         return self._cache["vcov"]
 
@@ -704,23 +765,25 @@ class ScaledShifted:
 
 
 def _scaled_shifted(group_stats, deltas, e_inv, chisq, df, n) -> ScaledShifted:
-    """lavaan's ``lav_test_satorra_bentler_trace_original`` (Satterthwaite branch)."""
-    fg = [st.n / n for st in group_stats]
-    sizes = [len(st.obs) for st in group_stats]
-    total = sum(sizes)
-    v_all = np.zeros(total)
-    gamma_all = np.zeros((total, total))
-    offset = 0
-    for st, f, k in zip(group_stats, fg, sizes, strict=True):
-        v_all[offset : offset + k] = f * st.weight
-        gamma_all[offset : offset + k, offset : offset + k] = st.gamma / f
-        offset += k
-    d_all = np.vstack(deltas)
-    vd = v_all[:, None] * d_all
-    u = np.diag(v_all) - vd @ e_inv @ vd.T
-    ug = u @ gamma_all
-    tr1 = float(np.trace(ug))
-    tr2 = float(np.sum(ug * ug.T))
+    """lavaan's ``lav_test_satorra_bentler_trace_original`` (Satterthwaite branch), with
+    ``U Gamma = A - B C`` computed block by block: ``A_g = W_g Gamma_g``, ``B_g = f_g W_g
+    Delta_g``, ``C_g = E^-1 B_g' Gamma_g / f_g``; ``tr(U Gamma) = sum_g tr(A_g) -
+    tr(B_g C_g)`` and ``tr((U Gamma)^2) = sum_g [tr(A_g^2) - 2 tr(A_g B_g C_g)] +
+    tr((sum_g C_g B_g)^2)``."""
+    q = e_inv.shape[0]
+    tr1 = tr2 = 0.0
+    cb = np.zeros((q, q))
+    for st, d in zip(group_stats, deltas, strict=True):
+        f = st.n / n
+        cols = _used_columns(d)
+        a = st.weight[:, None] * st.gamma
+        b = f * st.weight[:, None] * d[:, cols]
+        c = e_inv[:, cols] @ (b.T @ st.gamma) / f  # (q, k)
+        pg = b @ c[cols]  # B_g C_g (k, k)
+        tr1 += float(np.trace(a) - np.trace(pg))
+        tr2 += float(np.sum(a * a.T) - 2.0 * np.sum(a * pg.T))
+        cb[:, cols] += c @ b
+    tr2 += float(np.sum(cb * cb.T))
     if df <= 0:
         return ScaledShifted(chisq, df, math.nan, math.nan, tr1, tr2)
     a = math.sqrt(df / tr2)

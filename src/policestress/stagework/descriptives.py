@@ -166,7 +166,9 @@ def _reliability(
     cfg: SiteConfig, data: pd.DataFrame, scales: Scales, threshold: float, work: StageWork
 ) -> None:
     scale_items, levels = scales.reliability_scales()
-    table = reliability_table(data, scale_items, threshold=threshold)
+    # reliability.ordinal: ordinal alpha and omega beside the ML ones
+    ordinal = bool(setting(cfg, "reliability.ordinal"))
+    table = reliability_table(data, scale_items, threshold=threshold, ordinal=ordinal)
     table.insert(1, "label", [score_label(cfg, s) for s in table["scale"]])
     table.insert(2, "level", [levels[s][0] for s in table["scale"]])
     table.insert(3, "instrument", [levels[s][1] for s in table["scale"]])

@@ -28,7 +28,7 @@ def run(cfg: SiteConfig, **parameters) -> StageWork:
     """Every table and figure of the EFA stage.
 
     ``parameters`` are the notebook's (``n_factors``, ``extraction``, ``rotation``,
-    ``parallel_iter``, ``parallel_percentile``, ``factor_eigen``, the four flag thresholds,
+    ``parallel_iter``, ``parallel_percentile``, ``factor_eigen``, ``cor``, the four flag thresholds,
     ``spss_n_components``, ``spss_blank_below``); None takes the site.yml value.
     """
 
@@ -39,6 +39,7 @@ def run(cfg: SiteConfig, **parameters) -> StageWork:
     n_factors = chosen("n_factors", "efa.n_factors", int)
     extraction = chosen("extraction", "efa.extraction", str)
     rotation = chosen("rotation", "efa.rotation", str)
+    cor = chosen("cor", "efa.cor", str)  # pearson, or poly (polychoric: ordered categories)
     thresholds = {f: chosen(f, f"efa.flags.{f}", float) for f in FLAGS}
     items = cfg.codebook.item_ids("stress_sources")
     data = pd.read_csv(cfg.paths.read_processed("analysis.csv"))
@@ -63,6 +64,7 @@ def run(cfg: SiteConfig, **parameters) -> StageWork:
         percentile=chosen("parallel_percentile", "efa.parallel_percentile", float),
         seed=cfg.seed,
         factor_eigen=chosen("factor_eigen", "efa.factor_eigen", str),
+        cor=cor,
         progress=False,  # ~1 s; a bar would put timings into the executed notebook
     )
     source = "set as a parameter" if n_factors is not None else "parallel analysis"
@@ -76,7 +78,7 @@ def run(cfg: SiteConfig, **parameters) -> StageWork:
             f"seed {cfg.seed}); the analysis extracts **{n_factors} factors** ({source}).",
         )
     )
-    result = E.efa(x, n_factors, extraction=extraction, rotation=rotation)
+    result = E.efa(x, n_factors, extraction=extraction, rotation=rotation, cor=cor)
     work.narrative += _warnings(result, rotation, lang)
     variance = result.variance_table()
     flags = E.item_flags(result, **thresholds)
@@ -102,6 +104,7 @@ def run(cfg: SiteConfig, **parameters) -> StageWork:
         parallel_iter=pa.n_iter,
         parallel_percentile=pa.percentile,
         factor_eigen=pa.factor_eigen,
+        correlations=cor,
         seed=cfg.seed,
         missing_data="complete cases",
     )

@@ -83,6 +83,7 @@ def run(
     steps: list[str] | str | None = None,
     partial: list[str] | str | dict | None = None,
     min_group_size: int | None = None,
+    estimator: str | None = None,
 ) -> StageWork:
     """Every table and figure of the invariance stage (parameters None: site.yml); skips the
     stage (:func:`policestress.stages.skip_stage`) when no variable has two large groups."""
@@ -96,6 +97,24 @@ def run(
     candidates = as_list(setting(cfg, "invariance.groups", groups)) or cfg.grouping
     data = pd.read_csv(cfg.paths.read_processed("analysis.csv"))
     work = StageWork(cfg, narrative=[introduction(cfg, "invariance", n=len(data))])
+    # the CFA stage's estimator (cfa.estimator); ordered categories are items, not scores
+    estimator = setting(cfg, "cfa.estimator", estimator)
+    if estimator in inv.ORDINAL_ESTIMATORS:
+        item_model = cfg.codebook.factor_scales("stress_sources")
+        if not set(mm.observed) <= {x for xs in item_model.values() for x in xs}:
+            mm = inv.parse_model(item_model)
+        if "strict" in steps:
+            steps = [s for s in steps if s != "strict"]
+        work.narrative.append(
+            say(
+                lang,
+                f"{estimator}：条目作为有序类别（多分相关），各构念由其条目测量；无严格不变性步骤"
+                "（有序条目的残差方差不是参数）。",
+                f"{estimator}: items as ordered categories (polychoric correlations), each "
+                "construct measured by its items; no strict step (the residual variances of "
+                "ordered items are not parameters).",
+            )
+        )
     work.values["model"] = mm.to_lavaan()
     selected, info = {}, []
     for variable in candidates:
@@ -137,8 +156,9 @@ def run(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fits[variable] = inv.fit_invariance_models(
-                kept, mm, variable, steps=steps, partial=partial_for(partial, variable)
-            )
+                kept, mm, variable, steps=steps, partial=partial_for(partial, variable),
+                estimator=estimator,
+            )  # fmt: skip
         work.narrative += [f"{variable}: {w.message}" for w in caught]
         tables.append(inv.invariance_table(fits[variable]))
     table = pd.concat(tables, ignore_index=True)
