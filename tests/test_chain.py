@@ -453,7 +453,7 @@ def test_every_published_table_with_counts_passes_the_one_suppression_check(scra
     from policestress.config import load_site
 
     sites = sorted(p.name for p in (scratch / "tables").iterdir() if p.is_dir())
-    assert {SITE, "w-subbureau-sim"} <= set(sites)
+    assert SITE in sites  # and the W site and the site without ERI when their tests ran
     for name in sites:
         min_cell = load_site(name, scratch).get("privacy.min_cell")
         assert check_published_tables(scratch / "tables" / name, min_cell) == [], name

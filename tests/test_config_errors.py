@@ -52,3 +52,40 @@ def test_the_cleaning_rules_are_the_exclusion_keys_of_the_schema():
         k.split(".")[1] for k in all_keys() if k.startswith("exclusions.") and k.count(".") == 1
     }
     assert set(RULES) == keys == {f.name for f in Exclusions.__dataclass_fields__.values()}
+
+
+def test_one_rule_names_the_outcome_score_of_eri_and_synthesis(tmp_path):
+    """eri.stress_outcome and synthesis.outcome default to the codebook's outcome score, and
+    to none when the codebook has no outcome instrument (no site lacking it gets a column
+    name it does not have)."""
+    from policestress.stagework.eri import stress_outcome
+
+    y = load_site("y-subbureau-sim")
+    assert y.codebook.outcome_score() == "score_perceived_stress" == stress_outcome(y)
+
+    def drop_outcome(settings, target):
+        settings["codebook"] = [c for c in settings["codebook"] if "outcome" not in c]
+
+    copy_site(tmp_path, drop_outcome)
+    site = load_site("tmp-site", tmp_path)
+    assert site.codebook.outcome_score() is None and stress_outcome(site) is None
+
+
+def test_screenshots_and_pdfs_launch_chromium_the_same_way(monkeypatch, tmp_path):
+    from policestress import report
+
+    calls = []
+    monkeypatch.setattr(report, "chromium_binary", lambda: "chromium")
+    monkeypatch.setattr(report.subprocess, "run", lambda args, **kw: calls.append(args))
+    page = tmp_path / "r.html"
+    page.write_text("<p>x</p>", encoding="utf-8")
+    report.screenshot(page, tmp_path / "s.png")
+    (tmp_path / "r.pdf").write_bytes(b"%PDF-1.4\n")
+    report.print_pdf(page, tmp_path / "r.pdf")
+    for args in calls:
+        assert args[1 : 1 + len(report.CHROMIUM_FLAGS)] == list(report.CHROMIUM_FLAGS)
+    assert {
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    } <= set(report.CHROMIUM_FLAGS)
