@@ -301,3 +301,14 @@ def test_modification_indices_match_lavaan(key, fits, r_ref):
     np.testing.assert_allclose(merged["mi"], merged["mi_r"], atol=1e-4)
     np.testing.assert_allclose(merged["epc"], merged["epc_r"], atol=1e-4)
     np.testing.assert_allclose(merged["sepc.all"], merged["sepc"], atol=1e-4)
+
+
+def test_cfa_text_of_ordinal_fits_without_bic():
+    """WLSMV fits have no likelihood, so no BIC: the CFA narrative then compares none."""
+    from policestress import interpret
+
+    row = dict(df=8, chi2=10.0, p=0.27, cfi=0.99, tli=0.98, rmsea=0.02, rmsea_ci_low=0.0,
+               rmsea_ci_high=0.06, srmr=0.03, bic=np.nan)  # fmt: skip
+    fit = pd.DataFrame([{"model": "a", **row}, {"model": "b", **row}])
+    text = interpret.cfa_text(fit, "a", {"a": "A", "b": "B"}, "en")
+    assert text.startswith("A: ") and "BIC" not in text

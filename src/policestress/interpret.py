@@ -208,7 +208,7 @@ def cfa_text(
     sep = "：" if language == "zh" else ": "
     text = f"{name}{sep}{_fit_numbers(row)}{sep}{_fit_verdict(row, language)}"
     comparable = fit.drop(index=[m for m in fit.index if m == "eri"], errors="ignore")
-    if "bic" in comparable and len(comparable) > 1:
+    if "bic" in comparable and comparable["bic"].notna().sum() > 1:  # no BIC for WLSMV
         best = comparable["bic"].idxmin()
         if best != chosen:
             best_name = model_labels.get(best, best)
