@@ -10,7 +10,9 @@ import pytest
 from policestress.privacy import (
     COUNT_TABLES,
     NOT_CELLS,
+    group_table_problems,
     suppress_small_cells,
+    suppressed_codes,
     suppression_problems,
 )
 
@@ -151,6 +153,47 @@ def test_group_comparisons_leave_out_the_groups_under_min_cell():
     assert note == "excluded 1 group(s) with n < 5: 2"
 
 
+def test_group_tables_follow_the_sample_profiles_suppression(tmp_path):
+    """One group under min_cell (n = 3): the sample profile hides it and the next smallest
+    (n = 7) as its complement; the group tables (as the descriptives stage writes them) hide
+    both, so neither the 7 nor, through the total, the 3 can be read from group_means."""
+    from policestress.descriptives import sample_profile
+    from policestress.groups import games_howell, group_comparisons, group_means
+
+    rng = np.random.default_rng(1)
+    data = pd.DataFrame({"g": [1] * 60 + [2] * 3 + [3] * 7 + [4] * 50})
+    data["score"] = rng.normal(3, 1, len(data))
+    profile = suppress_small_cells(sample_profile(data, ["g"]), 5)
+    hidden = suppressed_codes(profile)
+    assert hidden == {"g": {"2", "3"}}
+    rule = {"min_group_size": 5, "complementary": True, "suppressed": hidden}
+    means = group_means(data, ["score"], ["g"], **rule)
+    assert sorted(means["code"].astype(int)) == [1, 4]
+    comparison = group_comparisons(data, ["score"], ["g"], **rule).iloc[0]
+    assert (comparison["k_groups"], comparison["n"]) == (2, 110)
+    assert comparison["note"] == "excluded 2 group(s) with n < 5 or suppressed with them: 2, 3"
+    assert set(games_howell(data, ["score"], ["g"], **rule)[["code_a", "code_b"]].stack()) <= {
+        1,
+        4,
+    }
+    # complementary suppression within the group table alone (no profile): 3 hides 7 too
+    alone = group_means(data, ["score"], ["g"], min_group_size=5, complementary=True)
+    assert sorted(alone["code"].astype(int)) == [1, 4]
+    # the published folder passes the one check; primary suppression only does not
+    profile.to_csv(tmp_path / "sample_profile.csv", index=False)
+    means.to_csv(tmp_path / "group_means.csv", index=False)
+    assert check_published_tables(tmp_path, 5) == []
+    group_means(data, ["score"], ["g"], min_group_size=5).to_csv(
+        tmp_path / "group_means.csv", index=False
+    )
+    problems = check_published_tables(tmp_path, 5)
+    assert problems == [
+        "group_means.csv: score score, grouping g: group 3 hidden in the sample profile, "
+        "published here (n = 7)",
+        "group_means.csv: score score, grouping g: exactly one group left out (2)",
+    ]
+
+
 def check_published_tables(folder: Path, min_cell: int) -> list[str]:
     """Every problem of the published tables in ``folder`` with the one rule: tables with
     counts must be in COUNT_TABLES (and pass) or in NOT_CELLS (counts that are no cells)."""
@@ -163,4 +206,12 @@ def check_published_tables(folder: Path, min_cell: int) -> list[str]:
             problems += [f"{path.name}: {p}" for p in suppression_problems(table, min_cell, spec)]
         elif counted and path.name not in NOT_CELLS:
             problems.append(f"{path.name}: counts {counted}, neither checked nor exempt")
+    # across tables: a cell the sample profile hid is neither published nor derivable in the
+    # group tables
+    profile, means = folder / "sample_profile.csv", folder / "group_means.csv"
+    if profile.exists() and means.exists():
+        problems += [
+            f"group_means.csv: {p}"
+            for p in group_table_problems(pd.read_csv(profile), pd.read_csv(means))
+        ]
     return problems

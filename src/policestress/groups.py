@@ -27,11 +27,17 @@ Small groups
     (:func:`policestress.missing_data.complete_cases`); groups with fewer than
     ``min_group_size`` respondents (``privacy.min_cell``; the primary suppression of
     :mod:`policestress.privacy`) are excluded and named in ``note`` (without their size,
-    which would disclose a small cell). A test with fewer than
-    two groups left is reported with missing statistics and a note.
+    which would disclose a small cell). With ``complementary=True`` (the stage's published
+    tables) the one rule of :mod:`policestress.privacy` applies in full: the groups of each
+    score x grouping share the total of its complete cases, so the smallest other groups
+    are excluded with a small one, and so are the groups ``suppressed`` names (those the
+    sample profile hid). A test with fewer than two groups left is reported with missing
+    statistics and a note.
 """
 
 from __future__ import annotations
+
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
@@ -54,9 +60,15 @@ def _label(value_labels: dict | None, grouping: str, code) -> str:
 
 
 def _prepare(
-    data: pd.DataFrame, score: str, grouping: str, min_group_size: int, value_labels: dict | None
+    data: pd.DataFrame,
+    score: str,
+    grouping: str,
+    min_group_size: int,
+    value_labels: dict | None,
+    complementary: bool = False,
+    suppressed: Mapping[str, Collection] | None = None,
 ) -> tuple[pd.DataFrame, str]:
-    """Complete cases of (score, grouping) with small groups removed, and a note."""
+    """Complete cases of (score, grouping) with the suppressed groups removed, and a note."""
     known = data[data[grouping].notna()]
     d = complete_cases(known, [score])
     codes = pd.to_numeric(known.loc[d.index, grouping], errors="coerce")
@@ -64,15 +76,23 @@ def _prepare(
     integral = codes.notna().all() and bool(np.all(np.mod(codes, 1) == 0))
     d[grouping] = codes.astype(int) if integral else known.loc[d.index, grouping]
     sizes = d[grouping].value_counts()
-    # primary suppression only: no total over the groups is published (policestress.privacy)
+    elsewhere = {str(c) for c in (suppressed or {}).get(grouping, ())}
     hidden = suppression_mask(
-        sizes, pd.Series(grouping, index=sizes.index), min_group_size, complementary=False
+        sizes,
+        pd.Series(grouping, index=sizes.index),
+        min_group_size,
+        complementary=complementary,
+        hidden=pd.Series([str(c) in elsewhere for c in sizes.index], index=sizes.index),
     )
     small = sorted(sizes.index[hidden.to_numpy()])
     note = ""
     if small:
         names = ", ".join(_label(value_labels, grouping, c) for c in small)
-        note = f"excluded {len(small)} group(s) with n < {min_group_size}: {names}"
+        primary = bool(((sizes > 0) & (sizes < min_group_size))[hidden].all())
+        rule = (
+            f"n < {min_group_size}" if primary else f"n < {min_group_size} or suppressed with them"
+        )
+        note = f"excluded {len(small)} group(s) with {rule}: {names}"
         d = d[~d[grouping].isin(small)]
     return d, note
 
@@ -120,6 +140,8 @@ def group_comparisons(
     correction: str = DEFAULT_CORRECTION,
     family: str | None = None,
     value_labels: dict[str, dict[int, str]] | None = None,
+    complementary: bool = False,
+    suppressed: Mapping[str, Collection] | None = None,
 ) -> pd.DataFrame:
     """Welch t-test or Welch ANOVA of each score by each grouping variable.
 
@@ -139,6 +161,12 @@ def group_comparisons(
         ``"score"``) whose values define separate families.
     value_labels : dict, optional
         Grouping variable -> {code: label}, for the ``groups`` and ``note`` columns.
+    complementary : bool
+        True: complementary suppression among the groups of each test too (the one rule of
+        :mod:`policestress.privacy`); False: groups under ``min_group_size`` only.
+    suppressed : dict, optional
+        Grouping variable -> codes suppressed in another published table (the sample
+        profile), excluded too.
 
     Returns
     -------
@@ -157,7 +185,9 @@ def group_comparisons(
     rows = []
     for grouping in groupings:
         for score in scores:
-            d, note = _prepare(data, score, grouping, min_group_size, value_labels)
+            d, note = _prepare(
+                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+            )
             codes = sorted(d[grouping].unique())
             row = {
                 "score": score,
@@ -222,6 +252,8 @@ def games_howell(
     groupings: list[str],
     min_group_size: int = DEFAULT_MIN_GROUP,
     value_labels: dict[str, dict[int, str]] | None = None,
+    complementary: bool = False,
+    suppressed: Mapping[str, Collection] | None = None,
 ) -> pd.DataFrame:
     """Games-Howell pairwise comparisons for every score x grouping with more than two groups.
 
@@ -245,7 +277,9 @@ def games_howell(
     frames = []
     for grouping in groupings:
         for score in scores:
-            d, _ = _prepare(data, score, grouping, min_group_size, value_labels)
+            d, _ = _prepare(
+                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+            )
             if d[grouping].nunique() < 3:
                 continue
             res = pg.pairwise_gameshowell(data=d, dv=score, between=grouping, effsize="hedges")
@@ -282,6 +316,8 @@ def group_means(
     groupings: list[str],
     min_group_size: int = DEFAULT_MIN_GROUP,
     value_labels: dict[str, dict[int, str]] | None = None,
+    complementary: bool = False,
+    suppressed: Mapping[str, Collection] | None = None,
     ci: float = 0.95,
 ) -> pd.DataFrame:
     """Mean, SD and t-based CI of each score in each (retained) group.
@@ -289,8 +325,8 @@ def group_means(
     Returns
     -------
     DataFrame
-        ``score, grouping, code, group, n, mean, sd, se, ci_low, ci_high``; groups under
-        ``min_group_size`` are left out, as in the tests.
+        ``score, grouping, code, group, n, mean, sd, se, ci_low, ci_high``; the groups
+        :func:`group_comparisons` excludes (same parameters) are left out, as in the tests.
 
     Examples
     --------
@@ -302,7 +338,9 @@ def group_means(
     rows = []
     for grouping in groupings:
         for score in scores:
-            d, _ = _prepare(data, score, grouping, min_group_size, value_labels)
+            d, _ = _prepare(
+                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+            )
             for code, g in d.groupby(grouping):
                 y = g[score].to_numpy(float)
                 n = y.size

@@ -32,7 +32,11 @@ DEFAULT_MIN_CELL: int = default("privacy.min_cell")
 
 
 def suppression_mask(
-    counts: pd.Series, groups: pd.Series, min_cell: int, complementary: bool = True
+    counts: pd.Series,
+    groups: pd.Series,
+    min_cell: int,
+    complementary: bool = True,
+    hidden: pd.Series | None = None,
 ) -> pd.Series:
     """Which cells the rule suppresses (True), primary and complementary.
 
@@ -45,19 +49,27 @@ def suppression_mask(
     min_cell : int
         Smallest count that may be published.
     complementary : bool
-        False for cells whose total is published nowhere (the groups of a comparison):
-        primary suppression only.
+        False: primary suppression only (no total of the cells is published anywhere).
+    hidden : Series of bool, optional
+        Same index: cells suppressed in another published table (the groups the sample
+        profile hid). They stay suppressed here and count towards the complement, so a cell
+        hidden in one table is not published, or derivable, in another.
 
     Examples
     --------
     >>> import pandas as pd
     >>> suppression_mask(pd.Series([3, 0, 30, 40]), pd.Series(["a"] * 4), 5).tolist()
     [True, False, True, False]
+    >>> hidden = pd.Series([False, False, True, True])  # hidden by the sample profile
+    >>> suppression_mask(pd.Series([30, 40, 4, 6]), pd.Series(["a"] * 4), 5, hidden=hidden).tolist()
+    [False, False, True, True]
     """
     if min_cell < 1:
         raise ValueError("min_cell must be at least 1")
     counts = pd.Series(counts).astype(float)
     suppressed = (counts > 0) & (counts < min_cell)
+    if hidden is not None:
+        suppressed |= pd.Series(hidden, index=counts.index).astype(bool)
     if not complementary:
         return suppressed.astype(bool)
     for _, index in counts.groupby(pd.Series(groups).to_numpy(), sort=False).groups.items():
@@ -145,6 +157,8 @@ COUNT_TABLES: dict[str, CountCells] = {
         outside=(("group_var", "overall"),),
         complement=("n", "n_imbalance"),
     ),
+    # the groups of each score x grouping share the total of its complete cases; the groups
+    # the rule suppressed are left out (group_comparisons.csv and posthoc.csv follow them)
     "group_means.csv": CountCells(("n",), ("score", "grouping"), absent_when_suppressed=True),
 }
 # Count columns of published tables that are no cells of the rule, and why.
@@ -161,7 +175,7 @@ NOT_CELLS: dict[str, str] = {
     "eri_odds_ratios.csv": "respondents of the model (n) and high-stress events of all of them",
     "eri_domain_associations.csv": "pairs of answers per correlation",
     "group_comparisons.csv": "respondents of each test: the sum of its published groups "
-    "(group_means.csv)",
+    "(group_means.csv, checked there)",
     "posthoc.csv": "no counts (the groups are those of group_means.csv)",
     "efa_adequacy.csv": "complete cases of the factor analysis",
     **{
@@ -221,4 +235,67 @@ def suppression_problems(
         ones = suppressed.groupby([rows[b] for b in spec.by]).sum()
         for key in ones.index[ones == 1]:
             problems.append(f"{key}: exactly one suppressed cell (the total gives it back)")
+    return problems
+
+
+def suppressed_codes(profile: pd.DataFrame) -> dict[str, set[str]]:
+    """The codes of each variable a published sample profile suppressed (as strings).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"variable": ["g"] * 3, "code": [1, 2, 3], "n": [2, 40, 58]})
+    >>> suppressed_codes(suppress_small_cells(t, 5))
+    {'g': {'1', '2'}}
+    """
+    rows = profile[profile["suppressed"].astype(str).str.lower() == "true"]
+    rows = rows[rows["code"].notna()]
+    out: dict[str, set[str]] = {}
+    for variable, code in zip(rows["variable"], rows["code"], strict=True):
+        out.setdefault(str(variable), set()).add(_code(code))
+    return out
+
+
+def _code(code) -> str:
+    # codes read back from a CSV as floats (1.0) are the integer codes of the codebook
+    number = pd.to_numeric(pd.Series([code]), errors="coerce").iloc[0]
+    return str(int(number)) if pd.notna(number) and float(number).is_integer() else str(code)
+
+
+def group_table_problems(profile: pd.DataFrame, group_means: pd.DataFrame) -> list[str]:
+    """What in a published group table (``group_means.csv``) breaks the rule given the
+    published sample profile of the same site (empty when it holds).
+
+    A group the profile suppressed must be left out of every score's groups (its n would
+    give the profile's cell back); among the groups of a score x grouping with respondents
+    in the profile, never exactly one may be left out (the total of the complete cases, e.g.
+    the n of ``group_comparisons.csv`` plus the one missing group, would give it back).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> p = pd.DataFrame({"variable": "g", "code": [1, 2, 3], "n": [3, 7, 50]})
+    >>> means = pd.DataFrame({"score": "s", "grouping": "g", "code": [2, 3], "n": [7, 50]})
+    >>> group_table_problems(suppress_small_cells(p, 5), means)
+    ['score s, grouping g: group 2 hidden in the sample profile, published here (n = 7)', 'score s, grouping g: exactly one group left out (1)']
+    """
+    hidden = suppressed_codes(profile)
+    listed = profile[profile["code"].notna()]
+    present = {
+        str(v): {_code(c) for c, n in zip(g["code"], g["n"], strict=True) if pd.isna(n) or n != 0}
+        for v, g in listed.groupby("variable")
+    }
+    problems = []
+    for (score, grouping), rows in group_means.groupby(["score", "grouping"], sort=False):
+        where = f"score {score}, grouping {grouping}"
+        codes = [_code(c) for c in rows["code"]]
+        for code, n in zip(codes, rows["n"], strict=True):
+            if code in hidden.get(str(grouping), set()):
+                problems.append(
+                    f"{where}: group {code} hidden in the sample profile, published here "
+                    f"(n = {n:g})"
+                )
+        left_out = sorted(present.get(str(grouping), set()) - set(codes))
+        if len(left_out) == 1:
+            problems.append(f"{where}: exactly one group left out ({left_out[0]})")
     return problems

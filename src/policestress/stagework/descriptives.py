@@ -8,7 +8,7 @@ from policestress import descriptives as desc
 from policestress import groups, interpret
 from policestress.config import SiteConfig
 from policestress.plots import descriptives as dplots
-from policestress.privacy import suppress_small_cells
+from policestress.privacy import suppress_small_cells, suppressed_codes
 from policestress.reliability import reliability_table
 from policestress.stagework import StageWork, setting
 from policestress.stagework.narrative import introduction
@@ -110,11 +110,13 @@ def run(
     }
     scales = Scales(cfg, data.columns)
     _profile(cfg, data, min_cell, work)
+    # one rule across tables: the groups the sample profile hid are hidden in the group tables
+    hidden = suppressed_codes(work.tables["sample_profile.csv"])
     _items(cfg, data, scales, skew_type, work)
     _reliability(cfg, data, scales, threshold, work)
     labels = {c: score_label(cfg, c) for c in scales.score_cols}
     _scores(data, scales, labels, skew_type, method, work)
-    _groups(cfg, data, scales, labels, min_cell, correction, work)
+    _groups(cfg, data, scales, labels, min_cell, correction, hidden, work)
     _figures(cfg, data, scales, labels, work)
     work.narrative.append(interpret.reliability_text(work.tables["reliability.csv"], cfg.language))
     return work
@@ -202,31 +204,26 @@ def _groups(
     labels: dict[str, str],
     min_cell: int,
     correction: str,
+    hidden: dict[str, set[str]],
     work: StageWork,
 ) -> None:
     cb, lang = cfg.codebook, cfg.language
     grouping = [g for g in cfg.grouping if g in data.columns]
-    group_labels = {g: cb.value_labels(g, lang) for g in grouping}
+    rule = {
+        "min_group_size": min_cell,
+        "value_labels": {g: cb.value_labels(g, lang) for g in grouping},
+        "complementary": True,
+        "suppressed": hidden,
+    }
     scores = scales.group_scores
-    comparisons = groups.group_comparisons(
-        data,
-        scores,
-        grouping,
-        min_group_size=min_cell,
-        correction=correction,
-        value_labels=group_labels,
-    )
+    comparisons = groups.group_comparisons(data, scores, grouping, correction=correction, **rule)
     comparisons.insert(1, "score_label", comparisons["score"].map(labels))
     comparisons.insert(
         3, "grouping_label", comparisons["grouping"].map(lambda g: cb.label(g, lang))
     )
-    posthoc = groups.games_howell(
-        data, scores, grouping, min_group_size=min_cell, value_labels=group_labels
-    )
+    posthoc = groups.games_howell(data, scores, grouping, **rule)
     posthoc.insert(1, "score_label", posthoc["score"].map(labels))
-    means = groups.group_means(
-        data, scores, grouping, min_group_size=min_cell, value_labels=group_labels
-    )
+    means = groups.group_means(data, scores, grouping, **rule)
     means.insert(1, "score_label", means["score"].map(labels))
     work.tables["group_comparisons.csv"] = comparisons
     work.tables["posthoc.csv"] = posthoc
