@@ -102,8 +102,8 @@ bench: $(STAMP) ## benchmark the chain (default site cold and no-op, 50,000 simu
 	$(if $(filter --power-only,$(BENCH_ARGS)),,$(PY) scripts/bench_ordinal.py)
 
 # ---- development --------------------------------------------------------------------------
-test: $(STAMP) ## run the test suite (R cross-checks skip with a reason when R is absent)
-	$(PY) -m pytest
+test: $(STAMP) ## run the test suite on every core, a test file per worker (R cross-checks skip with a reason when R is absent)
+	$(PY) -m pytest -n $(JOBS) --dist loadfile
 
 lint: $(STAMP) ## ruff lint and format check of the package, tests and notebooks
 	$(VENV)/bin/ruff check src tests scripts notebooks
