@@ -371,4 +371,7 @@ def test_findings_evidence_takes_ranks_and_betas_of_the_named_sources(data):
     assert x4["beta"] == regression.set_index("predictor").loc["score_x4", "beta"]
     claims = syn.findings_claims(spec, "zh")
     assert claims["claim"].tolist() == ["x1 first", "x4 也是"]  # falls back to English
-    assert "rank 1 of 4" in syn.describe_evidence(evidence.iloc[0])
+    from policestress.stagework.narrative import evidence_text
+
+    assert "rank 1 of 4" in evidence_text(evidence.iloc[0], "en")
+    assert "排名 1/4" in evidence_text(evidence.iloc[0], "zh")

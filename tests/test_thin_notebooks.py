@@ -11,6 +11,7 @@ notebook (checks live in the tests).
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -159,3 +160,42 @@ def test_notebook_defines_no_helper_and_asserts_nothing(path):
             assert not isinstance(node, ast.Assert), (
                 f"{path.name} asserts at line {node.lineno}: checks belong in the tests"
             )
+
+
+# Three Latin words in a row: an English phrase (technical terms such as "CFA", "lavaan",
+# "n_jobs" or "R²" stand alone in the Chinese sentences).
+ENGLISH_PHRASE = re.compile(r"[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}[ ,;:]+[A-Za-z]{2,}")
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+
+
+def test_the_generated_narrative_of_a_zh_site_holds_no_english_sentence():
+    """Every sentence the stages generate through policestress.stagework.narrative, for the
+    zh site (y-subbureau-sim): Chinese, with no English phrase."""
+    import pandas as pd
+
+    from policestress.config import load_site
+    from policestress.stagework import narrative
+
+    cfg = load_site("y-subbureau-sim")
+    assert cfg.language == "zh"
+    values = {
+        "n_boot": 200, "seed": 1, "ci": 0.95, "n_jobs": 2, "gap": 0.001, "site": cfg.name,
+        "error": "未收敛", "replications": 100, "parameters": 30, "power": 0.8,
+        "convergence": 0.95, "needed": "n = 300",
+    }  # fmt: skip
+    row = pd.Series(
+        {"label": "危急事件风险", "rank": 1, "n_sources": 15, "rank_ci_low": 1,
+         "rank_ci_high": 2, "share": 0.22, "beta": 0.27, "beta_ci_low": 0.18,
+         "beta_ci_high": 0.36, "mean_rank": 1, "sd_rank": 1}
+    )  # fmt: skip
+    texts = [narrative.sentence("zh", name, **values, **row) for name in narrative.SENTENCES]
+    texts.append(narrative.evidence_text(row, "zh"))
+    texts += [
+        narrative.introduction(cfg, s, n=300, outcome="score_x") for s in narrative.INTRODUCTIONS
+    ]
+    texts += [narrative.banner(cfg), narrative.instrument_text(cfg, "zh")]
+    for text in texts:
+        assert CHINESE.search(text), text
+        assert not ENGLISH_PHRASE.search(text), text
+    # and the English site's sentences are English
+    assert not CHINESE.search(narrative.evidence_text(row.replace("危急事件风险", "risk"), "en"))

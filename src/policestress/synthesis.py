@@ -609,26 +609,6 @@ def findings_claims(findings: list[dict], language: str = "en") -> pd.DataFrame:
     )
 
 
-def describe_evidence(row: pd.Series) -> str:
-    """One English sentence stating a :func:`findings_evidence` row's numbers.
-
-    Examples
-    --------
-    >>> row = pd.Series({"label": "Critical-incident risk", "rank": 1, "n_sources": 15,
-    ...     "rank_ci_low": 1, "rank_ci_high": 2, "share": 0.22, "beta": 0.27,
-    ...     "beta_ci_low": 0.18, "beta_ci_high": 0.36, "mean_rank": 1, "sd_rank": 1})
-    >>> describe_evidence(row)
-    'Critical-incident risk: importance rank 1 of 15 (bootstrap interval 1-2), 22% of R²; beta = 0.27 [0.18, 0.36]; mean level rank 1, spread (SD) rank 1.'
-    """
-    return (
-        f"{row['label']}: importance rank {row['rank']} of {row['n_sources']} "
-        f"(bootstrap interval {row['rank_ci_low']}-{row['rank_ci_high']}), "
-        f"{row['share']:.0%} of R²; beta = {row['beta']:.2f} "
-        f"[{row['beta_ci_low']:.2f}, {row['beta_ci_high']:.2f}]; "
-        f"mean level rank {row['mean_rank']}, spread (SD) rank {row['sd_rank']}."
-    )
-
-
 def structural_model(
     data: pd.DataFrame,
     syntax: str,

@@ -120,3 +120,71 @@ def introduction(cfg: SiteConfig, stage: str, **values) -> str:
         instruments_sources=sources_text(cfg, language),
         **values,
     )
+
+
+# The sentences the stages generate from their results, in both languages (say() picks one).
+SENTENCES = {
+    "bootstrap": {
+        "zh": "自助法（bootstrap）：{n_boot} 次重抽样，种子 {seed}，{ci:.0%} 区间，n_jobs={n_jobs}",
+        "en": "bootstrap: {n_boot} resamples, seed {seed}, {ci:.0%} intervals, n_jobs={n_jobs}",
+    },
+    "dominance_gap": {
+        "zh": "相对权重与一般优势权重之间的最大差异：{gap:.4f}",
+        "en": "largest difference between relative weights and general dominance: {gap:.4f}",
+    },
+    "evidence": {
+        "zh": "{label}：重要性排名 {rank}/{n_sources}（bootstrap 区间 {rank_ci_low}-{rank_ci_high}），"
+        "占 R² 的 {share:.0%}；beta = {beta:.2f} [{beta_ci_low:.2f}, {beta_ci_high:.2f}]；"
+        "均值水平排名 {mean_rank}，离散程度（SD）排名 {sd_rank}。",
+        "en": "{label}: importance rank {rank} of {n_sources} (bootstrap interval "
+        "{rank_ci_low}-{rank_ci_high}), {share:.0%} of R²; beta = {beta:.2f} "
+        "[{beta_ci_low:.2f}, {beta_ci_high:.2f}]; mean level rank {mean_rank}, spread (SD) "
+        "rank {sd_rank}.",
+    },
+    "sem_not_converged": {
+        "zh": "结构模型未收敛，不输出 SEM 表格：{error}",
+        "en": "The structural model did not converge, no SEM tables are written: {error}",
+    },
+    "no_claims": {
+        "zh": "站点 '{site}' 的 site.yml 未列出待检验的论断（`synthesis.findings`）：不输出论断表。",
+        "en": "The site.yml of site '{site}' lists no claims to test (`synthesis.findings`): "
+        "no claims table is written.",
+    },
+    "power": {
+        "zh": "{replications} 次重复，{parameters} 个参数。全部载荷与协方差达到检验力 "
+        ">= {power:.0%} 且收敛率 >= {convergence:.0%} 所需样本量：{needed}",
+        "en": "{replications} replications, {parameters} parameters. Every loading and "
+        "covariance at power >= {power:.0%} with convergence >= {convergence:.0%}: {needed}",
+    },
+    "power_not_reached": {"zh": "在样本量网格内未达到", "en": "not reached in the n grid"},
+}
+
+
+def sentence(language: str, name: str, **values) -> str:
+    """A generated sentence of :data:`SENTENCES` in the language asked for.
+
+    Examples
+    --------
+    >>> sentence("zh", "dominance_gap", gap=0.00012)
+    '相对权重与一般优势权重之间的最大差异：0.0001'
+    >>> sentence("en", "dominance_gap", gap=0.00012)
+    'largest difference between relative weights and general dominance: 0.0001'
+    """
+    return SENTENCES[name]["zh" if language == "zh" else "en"].format(**values)
+
+
+def evidence_text(row, language: str) -> str:
+    """One sentence stating a :func:`policestress.synthesis.findings_evidence` row's numbers.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> row = pd.Series({"label": "Critical-incident risk", "rank": 1, "n_sources": 15,
+    ...     "rank_ci_low": 1, "rank_ci_high": 2, "share": 0.22, "beta": 0.27,
+    ...     "beta_ci_low": 0.18, "beta_ci_high": 0.36, "mean_rank": 1, "sd_rank": 1})
+    >>> evidence_text(row, "en")
+    'Critical-incident risk: importance rank 1 of 15 (bootstrap interval 1-2), 22% of R²; beta = 0.27 [0.18, 0.36]; mean level rank 1, spread (SD) rank 1.'
+    >>> evidence_text(row.replace("Critical-incident risk", "危急事件风险"), "zh")
+    '危急事件风险：重要性排名 1/15（bootstrap 区间 1-2），占 R² 的 22%；beta = 0.27 [0.18, 0.36]；均值水平排名 1，离散程度（SD）排名 1。'
+    """
+    return sentence(language, "evidence", **dict(row.items()))

@@ -9,7 +9,7 @@ from policestress.config import SiteConfig
 from policestress.plots.power import plot_power_curves
 from policestress.power.site import site_design
 from policestress.stagework import StageWork, setting
-from policestress.stagework.narrative import say
+from policestress.stagework.narrative import say, sentence
 
 # The parameter medians the notebook shows, by n and kind of parameter.
 MEDIANS = ["relative_bias", "se_bias", "coverage", "power"]
@@ -68,11 +68,17 @@ def run(
     )
     overall = needed.iloc[-1]["required_n"] if len(needed) else float("nan")
     work.narrative.append(
-        f"{len(result.replications)} replications, "
-        f"{result.estimates['parameter'].nunique()} parameters. "
-        f"Every loading and covariance at power >= {design.target_power:.0%} with convergence "
-        f">= {design.target_convergence:.0%}: "
-        + (f"n = {overall:.0f}" if overall == overall else "not reached in the n grid")
+        sentence(
+            lang,
+            "power",
+            replications=len(result.replications),
+            parameters=result.estimates["parameter"].nunique(),
+            power=design.target_power,
+            convergence=design.target_convergence,
+            needed=f"n = {overall:.0f}"
+            if overall == overall
+            else sentence(lang, "power_not_reached"),
+        )
     )
     work.values["medians"] = parameters.groupby(["n", "op"])[MEDIANS].median()
     return work

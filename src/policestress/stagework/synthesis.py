@@ -13,7 +13,7 @@ from policestress.plots import synthesis as synplots
 from policestress.sem.fit import ConvergenceError
 from policestress.stages import skip_stage
 from policestress.stagework import StageWork, setting
-from policestress.stagework.narrative import introduction, say
+from policestress.stagework.narrative import evidence_text, introduction, say, sentence
 
 IMPORTANCE_METHODS = {"domain": "dominance", "construct": "relative_weights"}
 ERI_PREDICTORS = ["eri_ratio", "eri_oc"]
@@ -77,8 +77,8 @@ def run(
     labels = {c: book.label(c.removeprefix("score_"), lang) for c in domains + constructs}
     levels = {"domain": domains, "construct": constructs}
     work = StageWork(cfg, narrative=[introduction(cfg, "synthesis", n=len(data), outcome=outcome)])
-    work.values["bootstrap"] = (
-        f"bootstrap: {n_boot} resamples, seed {cfg.seed}, {ci:.0%} intervals, n_jobs={n_jobs}"
+    work.values["bootstrap"] = sentence(
+        lang, "bootstrap", n_boot=n_boot, seed=cfg.seed, ci=ci, n_jobs=n_jobs
     )
     regression = pd.concat(
         [
@@ -112,9 +112,7 @@ def run(
             ranking[ranking["level"] == level], language=lang
         )
     gap = (importance["weight"] - importance["general_dominance"]).abs().max()
-    work.values["dominance_gap"] = (
-        f"largest difference between relative weights and general dominance: {gap:.4f}"
-    )
+    work.values["dominance_gap"] = sentence(lang, "dominance_gap", gap=gap)
     increment = _eri_increment(cfg, data, outcome, levels, work)
     _structural_model(cfg, data, outcome, lang, work)
     _claims(cfg, ranking, regression, lang, work)
@@ -194,9 +192,7 @@ def _structural_model(cfg, data, outcome, lang, work) -> None:
     try:
         paths, fit = syn.structural_model(data, syntax)
     except ConvergenceError as error:
-        work.narrative.append(
-            f"The structural model did not converge, no SEM tables are written: {error}"
-        )
+        work.narrative.append(sentence(lang, "sem_not_converged", error=error))
         return
     paths.insert(3, "label", paths["rhs"].map(lambda d: book.label(d, lang)))
     work.tables["synthesis_sem_paths.csv"] = paths
@@ -208,10 +204,7 @@ def _claims(cfg, ranking, regression, lang, work) -> None:
     findings = cfg.get("synthesis.findings")
     lines = []
     if not findings:
-        work.values["claims"] = (
-            f"The site.yml of site '{cfg.name}' lists no claims to test (`synthesis.findings`): "
-            "no claims table is written."
-        )
+        work.values["claims"] = sentence(lang, "no_claims", site=cfg.name)
         return
     work.tables["synthesis_claims.csv"] = syn.findings_claims(findings, lang)
     evidence = syn.findings_evidence(ranking, regression, findings)
@@ -232,7 +225,7 @@ def _claims(cfg, ranking, regression, lang, work) -> None:
             say(lang, f"**发现 {spec['finding']}。** ", f"**Finding {spec['finding']}.** ")
             + f"{claim}\n"
         )
-        lines += [f"- {syn.describe_evidence(row)}" for _, row in rows.iterrows()]
+        lines += [f"- {evidence_text(row, lang)}" for _, row in rows.iterrows()]
         lines.append("")
     work.values["claims"] = "\n".join(lines)
 
