@@ -187,6 +187,19 @@ FIML_CASES["con_fiml_mlr"] = (
     {"estimator": "MLR", "missing": "ml"},
     ", estimator = 'MLR', missing = 'ml'",
 )
+# observed covariates, fixed.x as lavaan's sem(): the robust corrections condition on them
+# (lavaan's fixed.x Gamma, zeroed x-blocks of the h1 information, the baseline keeps the
+# covariates' block); under FIML the case missing grade is deleted, as lavaan does
+COVARIATES = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual ~ ageyr + grade"
+ROBUST_CASES["mlm_fixed_x"] = ("sem", COVARIATES, {"estimator": "MLM"}, ", estimator = 'MLM'")
+ROBUST_CASES["mlr_fixed_x"] = ("sem", COVARIATES, {"estimator": "MLR"}, ", estimator = 'MLR'")
+FIML_CASES["fiml_fixed_x"] = ("sem", COVARIATES, {"missing": "ml"}, ", missing = 'ml'")
+FIML_CASES["mlr_fiml_fixed_x"] = (
+    "sem",
+    COVARIATES,
+    {"estimator": "MLR", "missing": "ml"},
+    ", estimator = 'MLR', missing = 'ml'",
+)
 CASES.update(CONSTRAINT_CASES)
 CASES.update(ROBUST_CASES)
 CASES.update(FIML_CASES)
@@ -365,6 +378,20 @@ def test_against_lavaan(hs, lavaan_results, name):
     rstd_k = rstd_k.loc[std_k.index]
     assert _close(std_k["est.std"], rstd_k["est.std"]), name
     assert _close(std_k["se"], rstd_k["se"]), name
+
+
+@requires_r
+@pytest.mark.r
+def test_satorra_bentler_columns_of_ml_fit_with_covariates(hs, lavaan_results):
+    """The stage tables' Satorra-Bentler columns of an ML fit with fixed.x covariates are
+    lavaan's MLM test of the same model (conditional on the covariates)."""
+    from policestress.sem.tables import fit_row
+
+    row = fit_row(sem.sem(COVARIATES, hs), satorra_bentler=True)
+    ref = lavaan_results["mlm_fixed_x"]["fm"]
+    assert row["chi2_sb"] == pytest.approx(ref["chisq.scaled"], rel=1e-3)
+    assert row["sb_scaling"] == pytest.approx(ref["chisq.scaling.factor"], rel=1e-3)
+    assert row["p_sb"] == pytest.approx(ref["pvalue.scaled"], abs=1e-3)
 
 
 @requires_r

@@ -140,14 +140,3 @@ def test_latent_covariance_warning_is_lavaans():
     fit = sem.cfa("f1 =~ y1 + y2 + y3\nf2 =~ y4 + y5 + y6", data)
     phi = fit.latent_cov
     assert phi[0, 1] / np.sqrt(phi[0, 0] * phi[1, 1]) == pytest.approx(r["r"], abs=1e-4)
-
-
-@pytest.mark.parametrize("estimator", ["MLM", "MLR"])
-def test_robust_estimators_with_fixed_x_covariates_are_refused_not_wrong(hs, estimator):
-    # lavaan's scaled test conditions on fixed.x covariates (113.526 for MLM here); an
-    # unconditional correction would print 95.4 as if it were lavaan's
-    model = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual ~ ageyr + grade"
-    with pytest.raises(NotImplementedError, match=r"exogenous observed covariates \(ageyr, grade"):
-        sem.sem(model, hs, estimator=estimator)
-    fit = sem.sem(model, hs)  # ML is fitted as lavaan; its Satorra-Bentler columns are NaN
-    assert fit.converged and np.isnan(fit_row(fit, satorra_bentler=True)["chi2_sb"])

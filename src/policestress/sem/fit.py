@@ -550,9 +550,20 @@ class SEMFit:
     def _baseline_chisq(self) -> float:
         """lavaan's independence model (free variances, and means; exogenous block kept)."""
         if self.missing == "ml":
-            from policestress.sem.missing import baseline_fiml
+            from policestress.sem.missing import baseline_fiml, missing_patterns
 
-            base = sum(baseline_fiml(p).loglik for p in self.patterns)
+            # fixed.x: lavaan's baseline keeps the covariates' block saturated (their own
+            # complete-data likelihood) and makes the other variables independent of them
+            xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
+            yi = [j for j in range(len(self.observed)) if j not in xi]
+            base = 0.0
+            for g, pats in enumerate(self.patterns):
+                if not xi:
+                    base += baseline_fiml(pats).loglik
+                    continue
+                x = self.data[g]
+                base += baseline_fiml(missing_patterns(x[:, yi])).loglik
+                base += self._x_marginal_loglik(x, xi)
             return float(2.0 * (sum(h.loglik for h in self.h1) - base))
         ov_x = self.partable.attrs["variables"].ov_x
         xi = [self.observed.index(x) for x in ov_x]
@@ -639,10 +650,12 @@ class SEMFit:
     def _loglik(self) -> tuple[float, float]:
         """lavaan's ``logl`` and ``unrestricted.logl``; with ``fixed.x`` the covariates'
         own (saturated) likelihood is left out, as lavaan does."""
-        if self.missing == "ml":
-            return self._objective().loglik(self.theta), float(sum(h.loglik for h in self.h1))
-        logl = logl_h1 = 0.0
         xi = [self.observed.index(x) for x in self.partable.attrs["variables"].ov_x]
+        if self.missing == "ml":
+            marginal = sum(self._x_marginal_loglik(x, xi) for x in self.data) if xi else 0.0
+            logl = self._objective().loglik(self.theta) - marginal
+            return logl, float(sum(h.loglik for h in self.h1)) - marginal
+        logl = logl_h1 = 0.0
         for g, mo in enumerate(self.moments):
             mm = self.matrices(g)
             logl += fitstats.loglik_normal(mm.sigma, mo.cov, mo.n)
@@ -657,6 +670,12 @@ class SEMFit:
                 logl_h1 -= marginal
         return logl, logl_h1
 
+    @staticmethod
+    def _x_marginal_loglik(x: np.ndarray, xi: list[int]) -> float:
+        """The saturated log-likelihood of the (complete) fixed.x covariates ``x[:, xi]``."""
+        sxx = np.cov(x[:, xi], rowvar=False, bias=True).reshape(len(xi), len(xi))
+        return fitstats.loglik_normal(sxx, sxx, x.shape[0])
+
     def _robust_groups(self):
         """Per group what :mod:`policestress.sem.robust` needs (data patterns, implied moments,
         Delta, H1 moments)."""
@@ -669,8 +688,20 @@ class SEMFit:
             pats = self.patterns[g] if self.patterns else missing_patterns(self.data[g])
             h1 = (self.h1[g].mu, self.h1[g].sigma) if self.h1 else None
             mu = mm.mu if self.rep.meanstructure else None
-            out.append(robust.RobustGroup(pats, mu, mm.sigma, self.delta(g), h1))
+            xi = tuple(self.observed.index(x) for x in self.partable.attrs["variables"].ov_x)
+            out.append(robust.RobustGroup(pats, mu, mm.sigma, self.delta(g), h1, xi))
         return out
+
+    def _baseline_groups(self, groups):
+        """The baseline model of :meth:`_robust_groups` (fixed.x block kept, as lavaan)."""
+        from policestress.sem import robust
+
+        return robust.baseline_groups(
+            [gr.patterns for gr in groups],
+            self.rep.meanstructure,
+            x_idx=groups[0].x_idx,
+            h1=[gr.unrestricted() for gr in groups],
+        )
 
     def _robust(self, estimator: str | None = None):
         """(model, baseline) :class:`~policestress.sem.robust.RobustResult` of ``estimator``
@@ -682,7 +713,7 @@ class SEMFit:
         if key not in self._cache:
             fm = self._plain_measures()
             groups = self._robust_groups()
-            base = robust.baseline_groups([gr.patterns for gr in groups], self.rep.meanstructure)
+            base = self._baseline_groups(groups)
             chisq, df = fm["chisq"], int(fm["df"])
             chisq_b, df_b = fm["baseline.chisq"], int(fm["baseline.df"])
             # under constraints E^-1 is lavaan's inverted augmented information
@@ -704,11 +735,6 @@ class SEMFit:
         :class:`~policestress.sem.robust.ScaledTest`; complete data only."""
         if self.missing != "listwise":
             raise ValueError("the Satorra-Bentler test needs complete data (missing='listwise')")
-        if self.partable.attrs["variables"].ov_x:
-            raise NotImplementedError(
-                "the Satorra-Bentler test with fixed.x covariates conditions on them (lavaan's "
-                "fixed.x Gamma), which this engine does not compute"
-            )
         return self._robust("MLM")[0].test
 
     def _robust_measures(self) -> dict[str, float]:
@@ -741,7 +767,7 @@ class SEMFit:
         from policestress.sem import robust
 
         groups = self._robust_groups()
-        base = robust.baseline_groups([gr.patterns for gr in groups], self.rep.meanstructure)
+        base = self._baseline_groups(groups)
         fc = robust.fiml_corrected(
             [gr.patterns for gr in groups],
             [gr.unrestricted() for gr in groups],
@@ -751,6 +777,8 @@ class SEMFit:
             [gr.implied() for gr in base],
             version=version,
             constraint_jacobian=self._constraint_jacobian(self.theta),
+            baseline_deltas=[gr.delta for gr in base],
+            x_idx=groups[0].x_idx,
         )
         args = (fc.xx3, fc.df3, fc.c_hat3, fc.xx3_null, fc.df3_null, fc.c_hat3_null)
         return robust.robust_fit_indices(*args, self.ntotal, len(self.n_by_group))
@@ -1072,14 +1100,6 @@ def _fit(
     from policestress.sem.partable import variables as model_variables
 
     v = model_variables(parsed, fixed_x=model_type == "sem")
-    if estimator in ("MLM", "MLR") and v.ov_x:
-        raise NotImplementedError(
-            f"model {name!r}: estimator {estimator!r} with exogenous observed covariates "
-            f"({', '.join(v.ov_x)}, fixed.x as lavaan's sem()) is not supported: lavaan's "
-            "robust test and SEs then condition on the covariates (a fixed.x Gamma and "
-            "information), which this engine does not compute; use estimator 'ML', or model "
-            "the covariates as indicators or with cfa()"
-        )
     absent = [x for x in v.ov if x not in data.columns]
     if absent:
         raise KeyError(f"model {name!r}: variables not in the data: {absent}")
@@ -1097,10 +1117,19 @@ def _fit(
         frame = frame[frame[group].isin(labels)]
     else:
         labels = [None]
+    x_warning = ""
     if missing == "listwise":
         frame = frame.dropna(subset=v.ov)
     else:
         frame = frame[frame[v.ov].notna().any(axis=1)]
+        # fixed.x conditions on the covariates: lavaan deletes the cases missing one
+        x_missing = frame[v.ov_x].isna().any(axis=1) if v.ov_x else pd.Series(False, frame.index)
+        if x_missing.any():
+            frame = frame[~x_missing]
+            x_warning = (
+                f"{int(x_missing.sum())} cases were deleted due to missing values in the "
+                f"exogenous covariates ({', '.join(v.ov_x)}), while fixed.x = TRUE (as lavaan)"
+            )
     blocks = [
         (frame if group is None else frame[frame[group] == lab])[v.ov].to_numpy(dtype=float)
         for lab in labels
@@ -1161,6 +1190,8 @@ def _fit(
         patterns=patterns,
         h1=h1,
     )
+    if x_warning:
+        fit.warnings.append(x_warning)
     for g, em in enumerate(h1):
         if not em.converged:
             where = f" of group {labels[g]!r}" if group else ""

@@ -97,26 +97,43 @@ def _check_groups(name: str, seq, n_groups: int) -> list[np.ndarray]:
     return out
 
 
-def gamma_adf(x: np.ndarray, meanstructure: bool = True) -> np.ndarray:
+def gamma_adf(x: np.ndarray, meanstructure: bool = True, x_idx: Sequence[int] = ()) -> np.ndarray:
     """Asymptotic covariance of the sample moments (Gamma, NACOV) of complete data.
 
     Rows of ``z_i = [y_i, vech((y_i - ybar)(y_i - ybar)')]`` centred at their mean,
     ``Gamma = Z'Z / N`` (``lav_samplestats_Gamma`` with lavaan's default
     ``gamma.n.minus.one = FALSE``); ``meanstructure=False`` keeps the covariance part.
+    With ``fixed.x`` covariates (columns ``x_idx``), lavaan's fixed.x Gamma: the same
+    ``z_i`` minus that of ``yhat_i``, the data with the non-x columns replaced by their
+    least-squares fit on ``(1, x)``; so the moments of the covariates alone have no
+    sampling variance (rows and columns of zeros) and the rest is conditional on them.
 
     >>> x = np.array([[1.0, 2.0], [2.0, 1.0], [4.0, 4.0], [3.0, 5.0]])
     >>> gamma_adf(x, meanstructure=False).shape
     (3, 3)
+    >>> gamma_adf(x, meanstructure=False, x_idx=[1])[2].round(12).tolist()  # var(x) row
+    [0.0, 0.0, 0.0]
     """
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or np.isnan(x).any():
         raise ValueError("gamma_adf needs a complete 2-d data matrix (no missing values)")
     n, p = x.shape
     rows, cols = vech_indices(p)
-    yc = x - x.mean(axis=0)
-    z = yc[:, rows] * yc[:, cols]
-    if meanstructure:
-        z = np.hstack([x, z])
+
+    def moments(v):
+        vc = v - v.mean(axis=0)
+        z = vc[:, rows] * vc[:, cols]
+        return np.hstack([v, z]) if meanstructure else z
+
+    z = moments(x)
+    x_idx = list(x_idx)
+    if x_idx:
+        y_idx = [j for j in range(p) if j not in x_idx]
+        design = np.column_stack([np.ones(n), x[:, x_idx]])
+        coef = np.linalg.lstsq(design, x[:, y_idx], rcond=None)[0]
+        fitted = x.copy()
+        fitted[:, y_idx] = design @ coef
+        z = z - moments(fitted)
     zc = z - z.mean(axis=0)
     return np.ascontiguousarray(zc.T) @ zc / n
 
@@ -239,6 +256,21 @@ def _inv_nonzero(a: np.ndarray) -> np.ndarray:
     out = np.zeros_like(a)
     out[np.ix_(keep, keep)] = np.linalg.inv(a[np.ix_(keep, keep)])
     return out
+
+
+def _zero_fixed_x(a: np.ndarray, p: int, x_idx: Sequence[int]) -> np.ndarray:
+    """lavaan's h1 information with ``fixed.x``: the rows and columns of the covariates'
+    own moments (their means and vech(S_xx)) zeroed, so :func:`_inv_nonzero` skips them."""
+    if not len(x_idx):
+        return a
+    rows, cols = vech_indices(p)
+    fixed = np.isin(rows, x_idx) & np.isin(cols, x_idx)
+    if a.shape[0] > rows.size:  # with the mean structure
+        fixed = np.concatenate([np.isin(np.arange(p), x_idx), fixed])
+    a = a.copy()
+    a[fixed, :] = 0.0
+    a[:, fixed] = 0.0
+    return a
 
 
 def yuan_bentler_mplus(
@@ -501,6 +533,8 @@ def fiml_corrected(
     version: str = "V3",
     information: str = "observed",
     constraint_jacobian: np.ndarray | None = None,
+    baseline_deltas: Sequence[np.ndarray] | None = None,
+    x_idx: Sequence[int] = (),
 ) -> FimlCorrected:
     """The FIML-corrected statistics behind lavaan's robust CFI/TLI/RMSEA with missing data.
 
@@ -516,7 +550,10 @@ def fiml_corrected(
     plain ML). Pass the result's fields to :func:`robust_fit_indices`. Under constraints
     (``constraint_jacobian``: equalities and active inequalities) the model's
     ``(Delta' Wm Delta)^-1`` is lavaan's inverted augmented information,
-    ``K (K' Delta' Wm Delta K)^-1 K'``.
+    ``K (K' Delta' Wm Delta K)^-1 K'``. With ``fixed.x`` covariates (columns ``x_idx``)
+    lavaan zeroes the covariates' own moments in ``Wm`` and inverts the rest; then pass the
+    baseline's ``baseline_deltas`` (default :func:`baseline_delta` of every variable) from
+    :func:`baseline_groups` with the same ``x_idx``.
     """
     version = version.upper()
     if version not in ("V3", "V6"):
@@ -538,8 +575,8 @@ def fiml_corrected(
         ll_sat = fiml_loglik(full, mu1, s1)
         xx3 += 2.0 * (ll_sat - fiml_loglik(full, mu0, s0))
         xx3_null += 2.0 * (ll_sat - fiml_loglik(full, mub, sb))
-        wm = fiml_information(pats, mu1, s1, kind=information)
-        wmi = np.linalg.inv(wm)
+        wm = _zero_fixed_x(fiml_information(pats, mu1, s1, kind=information), pats.p, x_idx)
+        wmi = _inv_nonzero(wm)
         wc = fiml_information(full, mu1, s1, kind="expected")
         wm_g.append(wm)
         wc_g.append(wc)
@@ -570,14 +607,17 @@ def fiml_corrected(
             + float(np.sum((e_inv @ dcd @ e_inv) * daga.T))
         )
 
-    df_null = sum(pt.p * (pt.p - 1) // 2 for pt in patterns)
+    nx = len(x_idx)
+    df_null = sum(pt.p * (pt.p - 1) // 2 - nx * (nx - 1) // 2 for pt in patterns)
     jac = (
         None if constraint_jacobian is None or not len(constraint_jacobian) else constraint_jacobian
     )
     c3 = k_value(list(deltas), jac) / df
-    base = _bdiag([baseline_delta(pt.p) for pt in patterns])
-    rows = np.cumsum([0] + [d.shape[0] for d in deltas])
-    c3_null = k_value([base[a:b] for a, b in zip(rows[:-1], rows[1:], strict=True)]) / df_null
+    if baseline_deltas is None:
+        base = _bdiag([baseline_delta(pt.p) for pt in patterns])
+        rows = np.cumsum([0] + [d.shape[0] for d in deltas])
+        baseline_deltas = [base[a:b] for a, b in zip(rows[:-1], rows[1:], strict=True)]
+    c3_null = k_value(list(baseline_deltas)) / df_null
     return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
 
 
@@ -590,7 +630,9 @@ class RobustGroup:
     structure: then the sample mean stands in, as in lavaan); ``delta`` -- the Jacobian of
     the implied moment vector in the (reduced) free parameters, rows ``[mu, vech(sigma)]`` or
     ``vech(sigma)`` alone; ``h1`` -- the unrestricted moments ``(mu, sigma)``, by default the
-    sample moments of complete data or :func:`~policestress.sem.missing.em_saturated`'s.
+    sample moments of complete data or :func:`~policestress.sem.missing.em_saturated`'s;
+    ``x_idx`` -- the columns of ``fixed.x`` covariates (their moments are fixed, so their
+    Delta rows are zero and Gamma is lavaan's fixed.x one).
     """
 
     patterns: MissingPatterns
@@ -598,6 +640,7 @@ class RobustGroup:
     sigma: np.ndarray
     delta: np.ndarray
     h1: tuple[np.ndarray, np.ndarray] | None = None
+    x_idx: tuple[int, ...] = ()
 
     @property
     def meanstructure(self) -> bool:
@@ -664,7 +707,7 @@ def mlm(
             raise ValueError("MLM needs the complete data rows of every group (use MLR with FIML)")
         mu, sigma = gr.implied()
         weights.append(fiml_information(gr.patterns, mu, sigma, "expected", gr.meanstructure))
-        gammas.append(gamma_adf(gr.patterns.data, meanstructure=gr.meanstructure))
+        gammas.append(gamma_adf(gr.patterns.data, gr.meanstructure, gr.x_idx))
         deltas.append(gr.delta)
     e_inv = information_inverse
     test = satorra_bentler(chisq, df, deltas, weights, gammas, nobs, information_inverse=e_inv)
@@ -700,7 +743,11 @@ def mlr(
     for gr in groups:
         ms_ = gr.meanstructure
         mu1, s1 = gr.unrestricted()
-        a1.append(fiml_information(gr.patterns, mu1, s1, "observed", ms_))
+        a1.append(
+            _zero_fixed_x(
+                fiml_information(gr.patterns, mu1, s1, "observed", ms_), gr.patterns.p, gr.x_idx
+            )
+        )
         b1.append(first_order_information(gr.patterns, mu1, s1, ms_))
         mu, sigma = gr.implied()
         b1s = first_order_information(gr.patterns, mu, sigma, ms_)
@@ -711,27 +758,50 @@ def mlr(
 
 
 def baseline_groups(
-    patterns: Sequence[MissingPatterns], meanstructure: bool = True
+    patterns: Sequence[MissingPatterns],
+    meanstructure: bool = True,
+    x_idx: Sequence[int] = (),
+    h1: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> list[RobustGroup]:
     """The independence (baseline) model as :class:`RobustGroup` s, fitted in closed form
     (:func:`~policestress.sem.missing.baseline_fiml`), separate parameters per group (as
     lavaan's baseline), for :func:`mlm`, :func:`mlr` (with :func:`baseline_information`)
-    and the baseline's scaling factor in the scaled/robust CFI and TLI.
+    and the baseline's scaling factor in the scaled/robust CFI and TLI. With ``fixed.x``
+    covariates (columns ``x_idx``) lavaan's baseline keeps their (co)variances and means
+    fixed at the unrestricted values (``h1``, one ``(mu, sigma)`` per group; default the
+    sample moments of complete data): only the other variables' means and variances are
+    free.
 
     >>> from policestress.sem.missing import missing_patterns
     >>> pats = missing_patterns(np.random.default_rng(0).normal(size=(50, 3)))
     >>> baseline_groups([pats])[0].delta.shape
     (9, 6)
+    >>> baseline_groups([pats], x_idx=[2])[0].delta.shape
+    (9, 4)
     """
-    deltas = [baseline_delta(pt.p, meanstructure) for pt in patterns]
+    x_idx = tuple(int(i) for i in x_idx)
+    deltas = []
+    for pt in patterns:
+        d = baseline_delta(pt.p, meanstructure)
+        if x_idx:
+            y_idx = [j for j in range(pt.p) if j not in x_idx]
+            keep = [pt.p + j for j in y_idx] if meanstructure else list(y_idx)
+            d = d[:, ([*y_idx] if meanstructure else []) + keep]
+        deltas.append(d)
     q = sum(d.shape[1] for d in deltas)
     out, c = [], 0
-    for pt, d in zip(patterns, deltas, strict=True):
+    for g, (pt, d) in enumerate(zip(patterns, deltas, strict=True)):
         b = baseline_fiml(pt)
+        mu, sigma = b.mu, b.sigma
+        if x_idx:
+            mu_h1, sigma_h1 = h1[g] if h1 is not None else (pt.means[0], pt.covs[0])
+            mu, sigma = np.array(mu, dtype=float), np.array(sigma, dtype=float)
+            mu[list(x_idx)] = mu_h1[list(x_idx)]
+            sigma[np.ix_(x_idx, x_idx)] = sigma_h1[np.ix_(x_idx, x_idx)]
         full = np.zeros((d.shape[0], q))
         full[:, c : c + d.shape[1]] = d
         c += d.shape[1]
-        out.append(RobustGroup(pt, b.mu if meanstructure else None, b.sigma, full))
+        out.append(RobustGroup(pt, mu if meanstructure else None, sigma, full, x_idx=x_idx))
     return out
 
 

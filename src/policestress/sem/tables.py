@@ -58,7 +58,7 @@ def fit_row(fit: SEMFit, satorra_bentler: bool = False, sb_max_items: int = 80) 
     """The stage's fit row of ``fit``: ``model, estimator, missing, n, n_dropped``, the
     :data:`FIT_COLUMNS`, ``chi2_df``, the :data:`SCALED_COLUMNS` (NaN for ML) and, with
     ``satorra_bentler``, the Satorra-Bentler columns ``chi2_sb, sb_scaling, p_sb`` of an ML
-    fit on complete data (NaN under FIML, with fixed.x covariates, or beyond ``sb_max_items``
+    fit on complete data (NaN under FIML or beyond ``sb_max_items``
     items: the fourth-moment matrix grows as p^4); then ``converged`` and ``reason``.
     """
     fm = fit.fit_measures()
@@ -85,7 +85,6 @@ def fit_row(fit: SEMFit, satorra_bentler: bool = False, sb_max_items: int = 80) 
             and fit.missing == "listwise"
             and df > 0
             and len(fit.observed) <= sb_max_items
-            and not fit.partable.attrs["variables"].ov_x  # refused: see SEMFit.satorra_bentler
         )
         if usable:
             t = fit.satorra_bentler()
