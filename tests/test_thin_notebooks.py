@@ -199,3 +199,15 @@ def test_the_generated_narrative_of_a_zh_site_holds_no_english_sentence():
         assert not ENGLISH_PHRASE.search(text), text
     # and the English site's sentences are English
     assert not CHINESE.search(narrative.evidence_text(row.replace("危急事件风险", "risk"), "en"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_markdown_cell_is_bilingual(path):
+    """One notebook serves zh and en sites: each markdown cell holds its English text and
+    its Chinese translation."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    for number, cell in enumerate(cells):
+        if cell["cell_type"] == "markdown":
+            text = "".join(cell["source"])
+            assert CHINESE.search(text), f"{path.name} cell {number}: no Chinese"
+            assert re.search(r"[A-Za-z]{3,}", text), f"{path.name} cell {number}: no English"
