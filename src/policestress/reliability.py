@@ -158,37 +158,26 @@ def cronbach_alpha(items: pd.DataFrame, ci: float = 0.95) -> pd.DataFrame:
 
 
 def item_reliability(items: pd.DataFrame) -> pd.DataFrame:
-    """Ordinal alpha (``reliability_table(..., ordinal=True)``)
-        Zumbo, Gadermann & Zeisser (2007): alpha of the polychoric correlation matrix ``R`` of
-        the items, ``k / (k - 1) * (1 - k / sum(R))`` (``psych::alpha(polychoric(x)$rho)``);
-        complete cases of the scale, polychorics as lavaan (:mod:`policestress.polychoric`).
-    Ordinal omega
-        Green & Yang (2009) from a one-factor categorical CFA (WLSMV, factor variance 1), as
-        ``semTools::compRelSEM(cfa(model, ordered = TRUE, std.lv = TRUE))`` with its default
-        ``ord.scale = TRUE``: the share of the variance of the sum of the *observed* ordinal
-        scores due to the factor, ``sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; l_j l_j') -
-        P_j P_j'] / sum_jj' [sum_cc' Phi2(t_jc, t_j'c'; r_jj') - P_j P_j']`` with ``P_j =
-        sum_c Phi(t_jc)``, the model thresholds ``t`` and the polychoric correlations ``r``.
-    Corrected item-total correlation and alpha if item deleted (complete cases).
+    """Corrected item-total correlation and alpha if item deleted (complete cases).
 
-        Parameters
-        ----------
-        items : DataFrame
-            The items of one scale.
+    Parameters
+    ----------
+    items : DataFrame
+        The items of one scale.
 
-        Returns
-        -------
-        DataFrame
-            ``item, r_drop, alpha_if_deleted`` (psych::alpha's ``r.drop`` and
-            ``alpha.drop$raw_alpha``). For a two-item scale alpha-if-deleted is missing (one item
-            has no alpha; psych reports a different quantity there).
+    Returns
+    -------
+    DataFrame
+        ``item, r_drop, alpha_if_deleted`` (psych::alpha's ``r.drop`` and
+        ``alpha.drop$raw_alpha``). For a two-item scale alpha-if-deleted is missing (one item
+        has no alpha; psych reports a different quantity there).
 
-        Examples
-        --------
-        >>> import pandas as pd
-        >>> x = pd.DataFrame({"a": [1, 2, 3, 4, 5, 2], "b": [2, 2, 3, 5, 4, 1], "c": [1, 3, 3, 4, 5, 2]})
-        >>> item_reliability(x)["item"].tolist()
-        ['a', 'b', 'c']
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> x = pd.DataFrame({"a": [1, 2, 3, 4, 5, 2], "b": [2, 2, 3, 5, 4, 1], "c": [1, 3, 3, 4, 5, 2]})
+    >>> item_reliability(x)["item"].tolist()
+    ['a', 'b', 'c']
     """
     cov = np.cov(complete_cases(items).to_numpy(float), rowvar=False)
     k = cov.shape[0]
