@@ -557,7 +557,8 @@ def test_default_site_fiml_and_mlr_against_lavaan(default_site_analysis):
         rkeys <- c("chisq.scaled", "chisq.scaling.factor", "cfi.robust", "rmsea.robust")
         f1 <- cfa(m, data[["d"]], missing = "ml")
         f2 <- cfa(m, data[["d"]], missing = "ml", estimator = "MLR")
-        result <- list(ml = as.list(fitMeasures(f1, keys)),
+        result <- list(ml = as.list(fitMeasures(f1, c(keys, "cfi.robust", "tli.robust",
+                                                     "rmsea.robust"))),
                        mlr = as.list(fitMeasures(f2, c(keys, rkeys))),
                        se_ml = parameterEstimates(f1)$se, se_mlr = parameterEstimates(f2)$se)
         """,
@@ -572,3 +573,12 @@ def test_default_site_fiml_and_mlr_against_lavaan(default_site_analysis):
             assert fm[k] == pytest.approx(v, abs=tol * max(1, abs(v))), (estimator, k)
         se = fit.parameter_estimates()["se"].to_numpy()
         np.testing.assert_allclose(se, r[f"se_{key}"], atol=1e-4)
+        # the cfa_fit.csv row reports the robust indices lavaan has (ML: FIML-corrected ones)
+        row = cfa.fit_measures(fit).iloc[0]
+        for ours, theirs in (("cfi_robust", "cfi.robust"), ("rmsea_robust", "rmsea.robust")):
+            assert row[ours] == pytest.approx(r[key][theirs], abs=1e-3), (estimator, ours)
+        if estimator == "ML":
+            assert row["tli_robust"] == pytest.approx(r["ml"]["tli.robust"], abs=1e-3)
+            assert "chi2_scaled" not in row.index  # no scaled test for ML
+        else:
+            assert row["chi2_scaled"] == pytest.approx(r["mlr"]["chisq.scaled"], rel=1e-3)

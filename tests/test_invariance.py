@@ -434,6 +434,35 @@ def test_mlr_invariance_scaled_difference_against_lavaan(hs):
     assert table.loc[1, "delta_p"] == pytest.approx(r["p"], abs=1e-4)
 
 
+@requires_r
+@pytest.mark.r
+def test_ml_fiml_invariance_reports_lavaans_robust_indices(hs):
+    """ML under FIML: the invariance rows carry lavaan 0.6's FIML-corrected robust CFI, TLI
+    and RMSEA (fitMeasures reports them for ML too), and no scaled test."""
+    data = hs.copy()
+    items = [f"x{i}" for i in range(1, 10)]
+    values = data[items].to_numpy(dtype=float)
+    values[np.random.default_rng(14).random(values.shape) < 0.1] = np.nan
+    data[items] = values
+    fits = fit_invariance_models(
+        data, HS_MODEL, "school", steps=("configural",), groups=HS_GROUPS, missing="ml"
+    )
+    row = invariance_table(fits).iloc[0]
+    r = run_r(
+        f"""
+        suppressPackageStartupMessages(library(lavaan))
+        f <- cfa('{HS_MODEL}', data$d, group = "school", missing = "ml",
+                 group.label = c("Pasteur", "Grant-White"))
+        result <- as.list(fitMeasures(f, c("cfi.robust", "tli.robust", "rmsea.robust")))
+        """,
+        {"d": data},
+    )
+    for ours, theirs in (("cfi_robust", "cfi.robust"), ("tli_robust", "tli.robust"),
+                         ("rmsea_robust", "rmsea.robust")):  # fmt: skip
+        assert row[ours] == pytest.approx(r[theirs], abs=1e-3), ours
+    assert "chi2_scaled" not in row.index and "scaling_factor" not in row.index
+
+
 def test_integer_group_codes_with_missing_values_stay_integers():
     """A band column with missing values reads back from CSV as floats: its groups are
     still 1 and 2 (invariance.csv printed "2.0")."""

@@ -335,6 +335,20 @@ def test_fit_table_has_the_usual_indices_and_the_appendix_the_full_set(tables):
     assert any("附表 1" in n for n in main.notes)
 
 
+def test_appendix_fit_table_shows_robust_indices_only_when_the_stage_has_them(tidy, codebook):
+    full = _by_key(pub.publication_tables(tidy, codebook, "en"), "cfa-fit-full")
+    assert not any("Robust" in s or "caled" in s for s in full.body["Statistic"])  # ML
+    # ML under FIML: cfa_fit.csv has lavaan's FIML-corrected robust CFI/TLI/RMSEA only
+    tidy["cfa_fit"] = tidy["cfa_fit"].assign(
+        cfi_robust=[0.351, 0.9702], tli_robust=[0.34, 0.9601], rmsea_robust=[0.1, 0.0251]
+    )
+    full = _by_key(pub.publication_tables(tidy, codebook, "en"), "cfa-fit-full").body
+    shown = full.set_index("Statistic")
+    assert shown.loc["Robust CFI"].tolist() == [".351", ".970"]
+    assert shown.loc["Robust RMSEA"].tolist() == [".100", ".025"]
+    assert "Robust TLI" in shown.index and "Scaled χ²" not in shown.index
+
+
 def test_group_comparisons_show_m_sd_per_group_with_test_df_p_and_effect(tables):
     t = _by_key(tables, "group-comparisons-post-type")
     assert isinstance(t.body.columns, pd.MultiIndex)

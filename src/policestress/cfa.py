@@ -224,7 +224,8 @@ def fit_measures(fit: SEMFit, scaled: bool = True) -> pd.DataFrame:
     n_dropped, npar, chi2, df, p, baseline_chi2, baseline_df, cfi, tli, nfi, rmsea,
     rmsea_ci_low, rmsea_ci_high, rmsea_pclose, srmr, gfi, agfi, logl, unrestricted_logl, aic,
     bic, bic2, chi2_df``; for MLM/MLR the scaled statistic and robust indices
-    (``chi2_scaled``, ``cfi_robust``, ...); with ``scaled`` the Satorra-Bentler columns
+    (``chi2_scaled``, ``cfi_robust``, ...), for ML under FIML the robust ``cfi_robust,
+    tli_robust, rmsea_robust`` (lavaan 0.6 reports them there too); with ``scaled`` the Satorra-Bentler columns
     ``chi2_sb, sb_scaling, p_sb`` of an ML fit (lavaan ``estimator = "MLM"``:
     ``chisq.scaled``, ``chisq.scaling.factor``, ``pvalue.scaled``; complete data and at
     most 80 items, else NaN); ``converged`` and ``reason``.

@@ -511,7 +511,8 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
     Columns: ``group_var, groups`` (reference first), ``step, constraints, partial, estimator,
     missing, n, n_groups, npar, chi2, df, p, cfi, tli, rmsea, rmsea_ci_low, rmsea_ci_high,
     srmr, aic, bic`` (for MLM/MLR also ``chi2_scaled, scaling_factor, p_scaled, cfi_robust,
-    tli_robust, rmsea_robust``) and the comparison columns.
+    tli_robust, rmsea_robust``; for ML under FIML ``cfi_robust, tli_robust, rmsea_robust``)
+    and the comparison columns.
     """
     rows = []
     previous = None
@@ -547,15 +548,16 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
         }
         row["df"] = int(row["df"])
         robust = fm["estimator"] != "ML"
-        if robust:
-            for k in (
-                "chi2_scaled",
-                "scaling_factor",
-                "p_scaled",
-                "cfi_robust",
-                "tli_robust",
-                "rmsea_robust",
-            ):
+        # the robust columns the fit row has: MLM/MLR all, ML under FIML the robust indices
+        for k in (
+            "chi2_scaled",
+            "scaling_factor",
+            "p_scaled",
+            "cfi_robust",
+            "tli_robust",
+            "rmsea_robust",
+        ):
+            if k in fm.index:
                 row[k] = float(fm[k])
         if previous is None:
             cmp = dict.fromkeys(

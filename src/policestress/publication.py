@@ -1018,6 +1018,14 @@ FULL_FIT = (
     ("chi2_sb", "chi2"),
     ("sb_scaling", "chi2_df"),
     ("p_sb", "p"),
+    # the robust estimators' (MLM/MLR) scaled test and robust indices; ML under FIML has
+    # the robust CFI/TLI/RMSEA only. A row shows only where the stage table has values.
+    ("chi2_scaled", "chi2"),
+    ("scaling_factor", "chi2_df"),
+    ("p_scaled", "p"),
+    ("cfi_robust", "cfi"),
+    ("tli_robust", "tli"),
+    ("rmsea_robust", "rmsea"),
 )
 
 

@@ -56,7 +56,8 @@ SCALED_COLUMNS = {
 
 def fit_row(fit: SEMFit, satorra_bentler: bool = False, sb_max_items: int = 80) -> dict:
     """The stage's fit row of ``fit``: ``model, estimator, missing, n, n_dropped``, the
-    :data:`FIT_COLUMNS`, ``chi2_df``, the :data:`SCALED_COLUMNS` (NaN for ML) and, with
+    :data:`FIT_COLUMNS`, ``chi2_df``, the :data:`SCALED_COLUMNS` (for ML only the robust
+    CFI/TLI/RMSEA under FIML, which lavaan reports there; absent otherwise) and, with
     ``satorra_bentler``, the Satorra-Bentler columns ``chi2_sb, sb_scaling, p_sb`` of an ML
     fit on complete data (NaN under FIML or beyond ``sb_max_items``
     items: the fourth-moment matrix grows as p^4); then ``converged`` and ``reason``.
@@ -74,8 +75,10 @@ def fit_row(fit: SEMFit, satorra_bentler: bool = False, sb_max_items: int = 80) 
     row["npar"] = int(fit.npar) if fit.rep is not None else 0
     df = row["df"]
     row["chi2_df"] = row["chi2"] / df if df and df > 0 else math.nan
-    if fit.estimator != "ML":
-        for col, key in SCALED_COLUMNS.items():
+    for col, key in SCALED_COLUMNS.items():
+        # ML reports only what lavaan's fitMeasures has for it: nothing on complete data,
+        # the robust CFI/TLI/RMSEA under FIML (lavaan 0.6's FIML-corrected indices)
+        if fit.estimator != "ML" or key in fm.index:
             row[col] = float(fm.get(key, math.nan))
     if satorra_bentler:
         sb = (math.nan,) * 3
