@@ -193,6 +193,12 @@ FIML_CASES["con_fiml_mlr"] = (
 COVARIATES = "visual =~ x1 + x2 + x3\ntextual =~ x4 + x5 + x6\nvisual ~ ageyr + grade"
 ROBUST_CASES["mlm_fixed_x"] = ("sem", COVARIATES, {"estimator": "MLM"}, ", estimator = 'MLM'")
 ROBUST_CASES["mlr_fixed_x"] = ("sem", COVARIATES, {"estimator": "MLR"}, ", estimator = 'MLR'")
+ROBUST_CASES["mlr_fixed_x_groups"] = (
+    "sem",
+    COVARIATES,
+    {"estimator": "MLR", "group": "school"},
+    ", estimator = 'MLR', group = 'school'",
+)
 FIML_CASES["fiml_fixed_x"] = ("sem", COVARIATES, {"missing": "ml"}, ", missing = 'ml'")
 FIML_CASES["mlr_fiml_fixed_x"] = (
     "sem",
