@@ -269,7 +269,7 @@ for (name in names(cases)) {
   if (is.null(ss$group)) ss$group <- 1L
   fm <- fitMeasures(fit)
   pe_all <- parameterEstimates(fit, remove.eq = FALSE, remove.ineq = FALSE)
-  mi <- if (cs$fun == "cfa" && !grepl("missing", cs$args)) modindices(fit) else NULL
+  mi <- if (cs$fun == "cfa") modindices(fit) else NULL
   if (!is.null(mi) && is.null(mi$group)) mi$group <- 1L
   result[[name]] <- list(
     fm = as.list(fm),
@@ -403,11 +403,23 @@ def test_satorra_bentler_columns_of_ml_fit_with_covariates(hs, lavaan_results):
 @requires_r
 @pytest.mark.r
 @pytest.mark.parametrize(
-    "name", ["hs", "second_order", "configural", "mlr_metric", "scalar_partial", "con_sum"]
+    "name",
+    [
+        "hs",
+        "second_order",
+        "configural",
+        "mlr_metric",
+        "scalar_partial",
+        "con_sum",
+        "fiml",
+        "fiml_scalar",
+        "mlr_fiml",
+    ],
 )
 def test_modindices_against_lavaan(hs, lavaan_results, name):
     """The same candidate rows as lavaan's modindices (a multi-group model with equal
-    loadings lists its fixed markers) with the same mi, epc and sepc.all."""
+    loadings lists its fixed markers) with the same mi, epc and sepc.all; under FIML the
+    score and the expected information are sums over the missing-data patterns, as lavaan's."""
     ours = _ours(hs, name).modindices()
     theirs = pd.DataFrame(lavaan_results[name]["mi"])
     ours_k, theirs_k = ours.set_index(_key(ours)), theirs.set_index(_key(theirs))

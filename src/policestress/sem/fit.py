@@ -73,6 +73,18 @@ def _masked_sqrt(v: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- result
 
 
+def _pattern_blocks(patterns):
+    """(n, observed mask, mean, covariance) per missing-data pattern of one group (one block,
+    every variable observed, for complete data summarised by its moments)."""
+    for j, obs in enumerate(patterns.observed):
+        yield (
+            int(patterns.freq[j]),
+            np.asarray(obs, dtype=bool),
+            patterns.means[j],
+            patterns.covs[j],
+        )
+
+
 @dataclass
 class SEMFit:
     """A fitted model: lavaan's ``lavaan`` object, in the parts this project uses.
@@ -434,15 +446,27 @@ class SEMFit:
         if not self.fitted:
             return pd.DataFrame(columns=cols)
         rep = self.rep
+        # lavaan: the score (gradient of the log-likelihood) and the *expected* information,
+        # whatever the estimator; under FIML both are sums over the missing-data patterns of
+        # their observed variables' moments (lav_mvnorm_missing: "structured", at the
+        # model-implied moments).
+        patterns = self._h1_patterns()
         if self.missing == "listwise":
-            # lavaan's I22^-1: the inverted expected information, whatever the estimator
             expected = MLObjective(rep, self.moments).unit_information(self.theta)
-            jac = self._constraint_jacobian(self.theta)
-            vcov_unit = (
-                constrained_inverse(expected, jac) if jac.shape[0] else np.linalg.inv(expected)
-            )
         else:
-            vcov_unit = self.vcov() * self.ntotal
+            expected = np.zeros((self.n_free, self.n_free))
+            for g in range(len(rep.specs)):
+                mm = rep.matrices(self.theta, g)
+                ds_f, dm_f = rep.derivatives(mm, g)
+                used = rep.used[g]
+                for n_p, obs, _, _ in _pattern_blocks(patterns[g]):
+                    w = np.linalg.inv(mm.sigma[np.ix_(obs, obs)])
+                    a_f = np.matmul(w, ds_f[:, obs][:, :, obs])
+                    block = 0.5 * np.einsum("aij,bji->ab", a_f, a_f)
+                    block += dm_f[:, obs] @ w @ dm_f[:, obs].T
+                    expected[np.ix_(used, used)] += n_p / self.ntotal * block
+        jac = self._constraint_jacobian(self.theta)
+        vcov_unit = constrained_inverse(expected, jac) if jac.shape[0] else np.linalg.inv(expected)
         real = [k for k, f in enumerate(rep.eta) if f in self.latent]
         exo = self.partable["exo"].to_numpy()
         lhs_all, op_all, rhs_all = (self.partable[c].to_numpy() for c in ("lhs", "op", "rhs"))
@@ -450,7 +474,6 @@ class SEMFit:
         rows = []
         for g, spec in enumerate(rep.specs):
             mm = rep.matrices(self.theta, g)
-            mo = self.moments[g]
             present = set(zip(spec.kind, spec.r, spec.c, strict=True))
             cand, names = [], []
             for j in real:
@@ -481,26 +504,31 @@ class SEMFit:
             c = np.array([c[2] for c in cand])
             ds_c, dm_c = rep.entry_derivatives(mm, kind, r, c)
             ds_f, dm_f = rep.derivatives(mm, g)
-            w = np.linalg.inv(mm.sigma)
-            wg = mo.n / self.ntotal
-            d = mo.mean - mm.mu
-            core = w - w @ (mo.cov + (np.outer(d, d) if rep.meanstructure else 0)) @ w
-            # gradient of F / 2 (lavaan's fmin) per candidate
-            grad = wg * 0.5 * np.einsum("kij,ij->k", ds_c, core)
-            if rep.meanstructure:
-                grad += wg * (dm_c @ (-w @ d))
-            a_c = np.matmul(w, ds_c)
-            a_f = np.matmul(w, ds_f)
-            i11 = 0.5 * np.einsum("kij,kji->k", a_c, a_c)
-            i12 = (
-                0.5
-                * a_c.reshape(len(cand), -1)
-                @ a_f.transpose(0, 2, 1).reshape(a_f.shape[0], -1).T
-            )
-            if rep.meanstructure:
-                i11 += np.einsum("ki,ij,kj->k", dm_c, w, dm_c)
-                i12 += dm_c @ w @ dm_f.T
-            i11, i12 = wg * i11, wg * i12
+            grad = np.zeros(len(cand))
+            i11 = np.zeros(len(cand))
+            i12 = np.zeros((len(cand), ds_f.shape[0]))
+            for n_p, obs, mean, cov in _pattern_blocks(patterns[g]):
+                wg = n_p / self.ntotal
+                sub_c, sub_f = ds_c[:, obs][:, :, obs], ds_f[:, obs][:, :, obs]
+                w = np.linalg.inv(mm.sigma[np.ix_(obs, obs)])
+                d = mean - mm.mu[obs]
+                core = w - w @ (cov + (np.outer(d, d) if rep.meanstructure else 0)) @ w
+                # gradient of F / 2 (lavaan's fmin) per candidate
+                grad += wg * 0.5 * np.einsum("kij,ij->k", sub_c, core)
+                a_c = np.matmul(w, sub_c)
+                a_f = np.matmul(w, sub_f)
+                block11 = 0.5 * np.einsum("kij,kji->k", a_c, a_c)
+                block12 = (
+                    0.5
+                    * a_c.reshape(len(cand), -1)
+                    @ a_f.transpose(0, 2, 1).reshape(a_f.shape[0], -1).T
+                )
+                if rep.meanstructure:
+                    grad += wg * (dm_c[:, obs] @ (-w @ d))
+                    block11 += np.einsum("ki,ij,kj->k", dm_c[:, obs], w, dm_c[:, obs])
+                    block12 += dm_c[:, obs] @ w @ dm_f[:, obs].T
+                i11 += wg * block11
+                i12 += wg * block12
             full12 = np.zeros((len(cand), self.n_free))
             full12[:, rep.used[g]] = i12
             v = i11 - np.einsum("ka,ab,kb->k", full12, vcov_unit, full12)
