@@ -1067,6 +1067,38 @@ def _post_fit_warnings(fit: SEMFit) -> list[str]:
     return out
 
 
+def model_frame(
+    data: pd.DataFrame,
+    variables: list[str],
+    name: str,
+    group: str | None = None,
+    group_label=None,
+) -> tuple[pd.DataFrame, list, int]:
+    """The model's observed ``variables`` of ``data`` as numbers, in the rows of the groups
+    analysed: ``group_label`` in that order, else every group in order of first appearance
+    (lavaan's). Returns the frame, the group labels (``[None]`` for one group) and the number
+    of rows before groups were selected.
+
+    Raises
+    ------
+    KeyError
+        When a variable of the model is not a column of ``data``.
+    """
+    absent = [x for x in variables if x not in data.columns]
+    if absent:
+        raise KeyError(f"model {name!r}: variables not in the data: {absent}")
+    frame = data[[*variables, *([group] if group else [])]].copy()
+    frame[variables] = frame[variables].apply(pd.to_numeric, errors="coerce")
+    n_rows = len(frame)
+    if not group:
+        return frame, [None], n_rows
+    frame = frame[frame[group].notna()]
+    labels = (
+        list(group_label) if group_label is not None else list(dict.fromkeys(frame[group].tolist()))
+    )
+    return frame[frame[group].isin(labels)], labels, n_rows
+
+
 def _fit(
     model,
     data,
@@ -1128,23 +1160,7 @@ def _fit(
     from policestress.sem.partable import variables as model_variables
 
     v = model_variables(parsed, fixed_x=model_type == "sem")
-    absent = [x for x in v.ov if x not in data.columns]
-    if absent:
-        raise KeyError(f"model {name!r}: variables not in the data: {absent}")
-    columns = [*v.ov, *([group] if group else [])]
-    frame = data[columns].copy()
-    frame[v.ov] = frame[v.ov].apply(pd.to_numeric, errors="coerce")
-    n_rows = len(frame)
-    if group:
-        frame = frame[frame[group].notna()]
-        labels = (
-            list(group_label)
-            if group_label is not None
-            else list(dict.fromkeys(frame[group].tolist()))
-        )
-        frame = frame[frame[group].isin(labels)]
-    else:
-        labels = [None]
+    frame, labels, n_rows = model_frame(data, v.ov, name, group, group_label)
     x_warning = ""
     if missing == "listwise":
         frame = frame.dropna(subset=v.ov)

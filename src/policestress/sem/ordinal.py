@@ -75,7 +75,7 @@ from scipy import stats
 from policestress import fitstats
 from policestress.polychoric import ordinal_codes, polychoric
 from policestress.sem.estimate import Moments
-from policestress.sem.fit import SEMFit, _dummies, _post_fit_warnings
+from policestress.sem.fit import SEMFit, _dummies, _post_fit_warnings, model_frame
 from policestress.sem.fit import _start_values as _continuous_start
 from policestress.sem.model import Representation, build_specs
 from policestress.sem.partable import partable as build_partable
@@ -401,22 +401,7 @@ def fit_ordinal(
             f"model {name!r}: ordinal estimation here fits measurement models (no observed "
             "covariates or regressions on observed variables)"
         )
-    absent = [x for x in v.ov if x not in data.columns]
-    if absent:
-        raise KeyError(f"model {name!r}: variables not in the data: {absent}")
-    frame = data[[*v.ov, *([group] if group else [])]].copy()
-    frame[v.ov] = frame[v.ov].apply(pd.to_numeric, errors="coerce")
-    n_rows = len(frame)
-    if group:
-        frame = frame[frame[group].notna()]
-        labels = (
-            list(group_label)
-            if group_label is not None
-            else list(dict.fromkeys(frame[group].tolist()))
-        )
-        frame = frame[frame[group].isin(labels)]
-    else:
-        labels = [None]
+    frame, labels, n_rows = model_frame(data, v.ov, name, group, group_label)
     if missing == "listwise":
         frame = frame.dropna(subset=v.ov)
     else:
