@@ -6,6 +6,9 @@ Simulated ordinal data with known thresholds; one R script serves every test of 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -312,3 +315,59 @@ def test_cfa_text_of_ordinal_fits_without_bic():
     fit = pd.DataFrame([{"model": "a", **row}, {"model": "b", **row}])
     text = interpret.cfa_text(fit, "a", {"a": "A", "b": "B"}, "en")
     assert text.startswith("A: ") and "BIC" not in text
+
+
+@pytest.fixture
+def wlsmv_site(tmp_path, monkeypatch, default_site_analysis):
+    """The default (simulated) site with ``cfa.estimator: WLSMV`` set in memory, its analysis
+    data published in a temporary project (built in-process: no chain run)."""
+    from policestress.tables import write_csv
+
+    root = Path(__file__).resolve().parents[1]
+    site = "y-subbureau-sim"
+    shutil.copytree(root / "config" / "sites" / site, tmp_path / "config" / "sites" / site)
+    (tmp_path / "pyproject.toml").write_text("", encoding="utf-8")
+    monkeypatch.setenv("POLICESTRESS_ROOT", str(tmp_path))
+    cfg = load_site(site, tmp_path)
+    write_csv(default_site_analysis, cfg.paths.final_dir("processed") / "analysis.csv")
+    monkeypatch.setitem(cfg.settings, "cfa", {"estimator": "WLSMV", "chosen_model": "eri"})
+    return cfg
+
+
+def test_cfa_and_invariance_stages_with_wlsmv(wlsmv_site, default_site_analysis):
+    """The CFA stage's and the invariance stage's work with ``cfa.estimator: WLSMV`` on the
+    default (simulated) site: the ERI model, and one domain's constructs across two groups."""
+    from policestress.stagework import invariance as stagework_invariance
+
+    work = stagework_cfa.run(wlsmv_site, models_include=["eri"])
+    fit = work.tables["cfa_fit.csv"].iloc[0]
+    assert fit["model"] == "eri" and fit["estimator"] == "WLSMV"
+    assert fit["missing"] == "pairwise" and fit["converged"]
+    eri_items = sorted(set(cfa.parse_syntax(work.texts["cfa_eri.lavaan"])["rhs"]))
+    # pairwise: n is every respondent with an answer to at least one item of the model
+    assert fit["n"] == default_site_analysis[eri_items].notna().any(axis=1).sum()
+    assert np.isfinite(fit["chi2_scaled"]) and fit["df"] > 0
+    estimates = work.tables["cfa_estimates.csv"]
+    thresholds = estimates[estimates["op"] == "|"]
+    cats = {x: default_site_analysis[x].nunique() for x in eri_items}
+    assert len(thresholds) == sum(k - 1 for k in cats.values())
+    assert set(thresholds["lhs"]) == set(eri_items) and thresholds["se"].gt(0).all()
+    assert (estimates["estimator"] == "WLSMV").all()
+    rule = stagework_cfa.MISSING_RULES["pairwise"][wlsmv_site.language]
+    assert any(rule in text for text in work.narrative)
+
+    scales = wlsmv_site.codebook.factor_scales("stress_sources")
+    domain = wlsmv_site.codebook.domains("stress_sources")["social_opinion"]
+    model = "\n".join(f"{c} =~ {' + '.join(scales[c])}" for c in domain)
+    work = stagework_invariance.run(
+        wlsmv_site, groups=["gender"], model=model, steps=["configural", "metric", "scalar"]
+    )
+    table = work.tables["invariance.csv"]
+    assert list(table["step"]) == ["configural", "metric", "scalar"]
+    # the invariance stage fits complete cases on the model's items (select_groups), stated
+    items = [x for c in domain for x in scales[c]]
+    complete = default_site_analysis.dropna(subset=[*items, "gender"])
+    assert (table["estimator"] == "WLSMV").all() and (table["missing"] == "listwise").all()
+    assert (table["n"] == len(complete)).all() and table["df"].is_monotonic_increasing
+    assert table["chi2_scaled"].notna().all()
+    assert "invariance_latent_means.csv" in work.tables

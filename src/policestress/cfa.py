@@ -264,7 +264,8 @@ def parameter_estimates(fit: SEMFit) -> pd.DataFrame:
 
     SEs as lavaan's defaults (expected information for ML on complete data, observed under
     FIML, robust for MLM/MLR). Fixed parameters (marker loadings) have ``se = 0`` and no
-    z / p, as in lavaan. A model that was not fitted gives an empty table.
+    z / p, as in lavaan. Ordered items (WLSMV / ULSMV) add their thresholds (op ``|``). A
+    model that was not fitted gives an empty table.
 
     Returns
     -------
@@ -284,7 +285,8 @@ def parameter_estimates(fit: SEMFit) -> pd.DataFrame:
     if not fit.fitted:
         return pd.DataFrame(columns=cols)
     table = estimate_columns(fit)
-    table = table[table["op"].isin(["=~", "~", "~~", "~1"])]  # the stage lists parameters
+    # the stage lists parameters: thresholds are parameters of an ordinal fit
+    table = table[table["op"].isin(["=~", "~", "~~", "~1", "|"])]
     table.insert(0, "model", fit.name)
     return table[cols].reset_index(drop=True)
 
