@@ -118,6 +118,8 @@ result$pa_pc_values <- pa_poly$pc.values
 site <- data[["site"]]
 eri <- cfa(ERI_MODEL, site, ordered = TRUE, estimator = "WLSMV", missing = "pairwise")
 result$site_eri <- out(eri)
+result$site_domain <- out(cfa(DOMAIN_MODEL, site, ordered = TRUE, estimator = "WLSMV",
+                              missing = "pairwise"))
 stress <- site[, STRESS_ITEMS]
 poly <- lavInspect(lavCor(stress, ordered = names(stress), missing = "pairwise",
                           output = "fit", se = "none"), "sampstat")
@@ -149,13 +151,22 @@ def _stress_items(models):
     return sorted(set(cfa.parse_syntax(models["first_order"])["rhs"]))
 
 
+def _domain_model(domain="organizational"):
+    """One domain of the default site's stress sources: its constructs, each by its items
+    (the full first-order model takes lavaan over a minute)."""
+    book = load_site("y-subbureau-sim").codebook
+    scales = book.factor_scales("stress_sources")
+    constructs = book.domains("stress_sources")[domain]
+    return "; ".join(f"{c} =~ {' + '.join(scales[c])}" for c in constructs)
+
+
 @pytest.fixture(scope="module")
 def r_ref(data, data_missing, default_site_analysis, site_models):
     measures = ", ".join(f'"{m}"' for m in MEASURES)
     stress = ", ".join(f'"{x}"' for x in _stress_items(site_models))
     code = (
         f"MEASURES <- c({measures})\nSTRESS_ITEMS <- c({stress})\n"
-        f"ERI_MODEL <- '{site_models['eri']}'\n" + R_CODE
+        f"ERI_MODEL <- '{site_models['eri']}'\nDOMAIN_MODEL <- '{_domain_model()}'\n" + R_CODE
     )
     return run_r(code, {"d": data, "dm": data_missing, "site": default_site_analysis})
 
@@ -250,6 +261,32 @@ def test_default_site_eri_model_and_stress_items_against_lavaan(
     res = polychoric(data[items], acov=False)
     np.testing.assert_allclose(res.thresholds["est"], r_ref["site_th"], atol=1e-6)
     np.testing.assert_allclose(res.rho.to_numpy(), np.array(r_ref["site_cor"]), atol=1e-6)
+
+
+@requires_r
+@pytest.mark.r
+def test_default_site_stress_source_domain_against_lavaan(default_site_analysis, r_ref):
+    """One domain of the default (simulated) site's stress-source items (3 constructs x 3
+    items, 5-point ratings) with WLSMV and pairwise missing: loadings, thresholds, SEs,
+    chisq.scaled, cfi.scaled and rmsea.scaled as lavaan's."""
+    model = _domain_model()
+    assert len(cfa.parse_syntax(model).query("op == '=~'")) == 9
+    fit = cfa.fit_cfa(
+        default_site_analysis, model, "organizational", estimator="WLSMV", missing="ml"
+    )
+    assert fit.converged and fit.missing == "pairwise"
+    ref = r_ref["site_domain"]
+    lav = pd.DataFrame({k: ref[k] for k in ("lhs", "op", "rhs", "est", "se")})
+    lav["rhs"] = lav["rhs"].fillna("")
+    ours = fit.parameter_estimates()
+    merged = lav.merge(ours, on=["lhs", "op", "rhs"], suffixes=("_r", ""))
+    assert len(merged) == len(lav) == len(ours)
+    assert set(merged["op"]) >= {"=~", "|", "~~"}
+    np.testing.assert_allclose(merged["est"], merged["est_r"], atol=1e-4)
+    np.testing.assert_allclose(merged["se"], merged["se_r"], atol=1e-4)
+    fm = fit.fit_measures()
+    for m in ("chisq", "chisq.scaled", "df", "cfi.scaled", "tli.scaled", "rmsea.scaled", "srmr"):
+        assert fm[m] == pytest.approx(ref["fm"][m], abs=1e-4), m
 
 
 @requires_r
