@@ -106,6 +106,17 @@ mi_out <- function(fit) {
   list(lhs = mi$lhs, op = mi$op, rhs = mi$rhs, group = mi$group, mi = mi$mi, epc = mi$epc,
        sepc = mi$sepc.all)
 }
+# difference tests of nested WLSMV fits (lavaan's default: satorra.2000, scaled.shifted)
+lrt <- function(m1, m0) {
+  t <- lavTestLRT(m1, m0)
+  list(chisq = t[2, "Chisq diff"], df = t[2, "Df diff"], p = t[2, "Pr(>Chisq)"])
+}
+result$lrt <- list(
+  configural_thresholds = lrt(fits$configural, fits$thresholds),
+  configural_loadings_only = lrt(fits$configural, fits$loadings_only),
+  loadings_only_metric = lrt(fits$loadings_only, fits$metric),
+  thresholds_metric = lrt(fits$thresholds, fits$metric)
+)
 result$mi_wlsmv <- mi_out(fits$wlsmv)
 result$mi_metric <- mi_out(fits$metric)
 # ordinal EFA: psych::fa and fa.parallel on polychoric correlations
@@ -325,9 +336,36 @@ def test_invariance_stage_steps_with_wlsmv(data, r_ref):
         assert row["chi2_scaled"] == pytest.approx(r_ref[key]["fm"]["chisq.scaled"], rel=1e-6)
         assert row["df"] == r_ref[key]["fm"]["df"]
         assert row["missing"] == "pairwise"
-    assert table["delta_test"].iloc[1].startswith("not computed")
+    # the difference tests of consecutive steps: lavTestLRT's satorra.2000 (scaled.shifted)
+    assert (table["delta_test"].iloc[1:] == "satorra.2000").all()
+    for step, key in (("metric", "configural_loadings_only"), ("scalar", "loadings_only_metric")):
+        row, ref = table.set_index("step").loc[step], r_ref["lrt"][key]
+        assert row["delta_chi2"] == pytest.approx(ref["chisq"], abs=1e-4)
+        assert row["delta_df"] == ref["df"]
+        assert row["delta_p"] == pytest.approx(ref["p"], abs=1e-5)
     with pytest.raises(ValueError, match="strict step"):
         inv.fit_invariance_models(data, MODEL, "g", steps=("strict",), estimator="WLSMV")
+
+
+@requires_r
+@pytest.mark.r
+@pytest.mark.parametrize(
+    "free, restricted",
+    [("configural", "thresholds"), ("configural", "loadings_only"),
+     ("loadings_only", "metric"), ("thresholds", "metric")],
+)  # fmt: skip
+def test_satorra2000_difference_test_matches_lavtestlrt(free, restricted, fits, r_ref):
+    """Simulated two-group ordinal data: the scaled-shifted difference test of nested WLSMV
+    fits as lavaan's lavTestLRT (method = "satorra.2000")."""
+    from policestress.sem.ordinal import satorra2000_difference_test
+
+    ref = r_ref["lrt"][f"{free}_{restricted}"]
+    res = satorra2000_difference_test(fits[restricted], fits[free])
+    assert res["df.diff"] == ref["df"] > 0
+    assert res["chisq.diff"] == pytest.approx(ref["chisq"], abs=1e-4)
+    assert res["pvalue"] == pytest.approx(ref["p"], abs=1e-5)
+    with pytest.raises(ValueError, match="restricted model"):
+        satorra2000_difference_test(fits[free], fits[restricted])
 
 
 @requires_r
@@ -407,4 +445,8 @@ def test_cfa_and_invariance_stages_with_wlsmv(wlsmv_site, default_site_analysis)
     assert (table["estimator"] == "WLSMV").all() and (table["missing"] == "listwise").all()
     assert (table["n"] == len(complete)).all() and table["df"].is_monotonic_increasing
     assert table["chi2_scaled"].notna().all()
+    assert (table["delta_test"].iloc[1:] == "satorra.2000").all()
+    assert (
+        table["delta_chi2"].iloc[1:].gt(0).all() and table["delta_p"].iloc[1:].between(0, 1).all()
+    )
     assert "invariance_latent_means.csv" in work.tables

@@ -48,7 +48,11 @@ from policestress.cfa import ordinal_missing
 from policestress.codebook_models import default_model, domain_score_model
 from policestress.missing_data import complete_cases
 from policestress.sem.fit import SEMFit
-from policestress.sem.ordinal import ORDINAL_ESTIMATORS, merge_empty_categories
+from policestress.sem.ordinal import (
+    ORDINAL_ESTIMATORS,
+    merge_empty_categories,
+    satorra2000_difference_test,
+)
 from policestress.sem.robust import scaled_difference_test
 from policestress.sem.syntax import parameter_name, parse
 from policestress.sem.tables import estimate_columns, fit_row
@@ -501,8 +505,10 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
 
     Each row compares a step with the row before it: ``delta_chi2, delta_df, delta_p``
     (likelihood-ratio test of nested ML models, as ``lavTestLRT``; for MLM and MLR the
-    Satorra-Bentler 2001 scaled difference, ``lavTestLRT(method = "satorra.bentler.2001")``,
-    named in ``delta_test``), ``delta_cfi``,
+    Satorra-Bentler 2001 scaled difference, ``lavTestLRT(method = "satorra.bentler.2001")``;
+    for WLSMV / ULSMV the scaled-shifted ``lavTestLRT(method = "satorra.2000")``,
+    :func:`policestress.sem.ordinal.satorra2000_difference_test`; the test is named in
+    ``delta_test``), ``delta_cfi``,
     ``delta_rmsea``, ``delta_srmr``. The conventional thresholds of Chen (2007) are given as
     columns (``chen_delta_cfi_min`` = -.010, ``chen_delta_rmsea_max`` = .015,
     ``chen_delta_srmr_max`` = .030 for loadings, .010 for intercepts and residuals) so the
@@ -515,7 +521,7 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
     and the comparison columns.
     """
     rows = []
-    previous = None
+    previous = previous_fit = None
     for step, fit in fits.items():
         fm = fit.fit_measures
         row = {
@@ -580,9 +586,9 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
         else:
             prev_step, pfm = previous
             if fm["estimator"] in ORDINAL_ESTIMATORS:
-                # lavaan's lavTestLRT for WLSMV (method "satorra.2000") is not implemented
-                # here; Satorra-Bentler 2001 does not apply to the scaled-shifted test
-                delta = ("not computed (WLSMV: satorra.2000)", np.nan, fm["df"] - pfm["df"], np.nan)
+                # lavaan's default for WLSMV / ULSMV: lavTestLRT(method = "satorra.2000")
+                d = satorra2000_difference_test(fit.fit, previous_fit.fit)
+                delta = ("satorra.2000", d["chisq.diff"], d["df.diff"], d["pvalue"])
             elif robust:
                 sb = scaled_difference_test(
                     fm["chi2"], int(fm["df"]), fm["scaling_factor"],
@@ -606,7 +612,7 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
                 "chen_delta_srmr_max": CHEN_CRITERIA["delta_srmr_max"].get(step, np.nan),
             }
         rows.append({**row, **cmp})
-        previous = (step, fm)
+        previous, previous_fit = (step, fm), fit
     table = pd.DataFrame(rows)
     table["delta_df"] = table["delta_df"].astype("Int64")  # empty in the first row
     return table
