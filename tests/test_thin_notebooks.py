@@ -181,7 +181,8 @@ def test_the_generated_narrative_of_a_zh_site_holds_no_english_sentence():
     values = {
         "n_boot": 200, "seed": 1, "ci": 0.95, "n_jobs": 2, "gap": 0.001, "site": cfg.name,
         "error": "未收敛", "replications": 100, "parameters": 30, "power": 0.8,
-        "convergence": 0.95, "needed": "n = 300",
+        "convergence": 0.95, "needed": "n = 300", "n": 12, "folder": "tables/y/thesis/",
+        "files": "[]",
     }  # fmt: skip
     row = pd.Series(
         {"label": "危急事件风险", "rank": 1, "n_sources": 15, "rank_ci_low": 1,

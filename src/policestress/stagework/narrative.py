@@ -157,6 +157,16 @@ SENTENCES = {
         "covariance at power >= {power:.0%} with convergence >= {convergence:.0%}: {needed}",
     },
     "power_not_reached": {"zh": "在样本量网格内未达到", "en": "not reached in the n grid"},
+    "thesis_files": {
+        "zh": "{n} 张表格以 .docx 与 .tex 写入 {folder}",
+        "en": "{n} tables written as .docx and .tex to {folder}",
+    },
+    "linked": {"zh": "（由报告链接）", "en": "(linked from the report)"},
+    "printed": {"zh": "（无头 Chromium 打印）", "en": "(headless Chromium)"},
+    "unlisted": {
+        "zh": "未被任何阶段发布的文件（在报告的警告中列出）：{files}",
+        "en": "files no stage published (named in the report's warning): {files}",
+    },
 }
 
 

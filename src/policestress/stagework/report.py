@@ -10,7 +10,7 @@ from __future__ import annotations
 from policestress import publication, report
 from policestress.config import SiteConfig
 from policestress.stagework import StageWork, setting
-from policestress.stagework.narrative import introduction
+from policestress.stagework.narrative import introduction, sentence
 
 
 def run(
@@ -45,19 +45,21 @@ def run(
     )
     site = cfg.name
     files = [
-        f"{len(listing)} tables written as .docx and .tex to tables/{site}/{report.THESIS_DIR}/",
+        sentence(
+            language, "thesis_files", n=len(listing), folder=f"tables/{site}/{report.THESIS_DIR}/"
+        ),
         f"reports/{site}/{html.name}: {html.stat().st_size / 1e6:.1f} MB",
     ]
     downloads = html.with_name(report.DOWNLOADS_NAME)
     files.append(
         f"reports/{site}/{downloads.name}: {downloads.stat().st_size / 1e6:.1f} MB "
-        "(linked from the report)"
+        + sentence(language, "linked")
     )
     if pdf:
         printed = report.print_pdf(html, html.with_name(report.PDF_NAME))
         files.append(
             f"reports/{site}/{printed.name}: {printed.stat().st_size / 1e6:.1f} MB "
-            "(headless Chromium)"
+            + sentence(language, "printed")
         )
     unlisted = report.unlisted_outputs(paths, published)
     return StageWork(
@@ -68,5 +70,6 @@ def run(
             "listing": listing[["table", "caption", "key"]],
             "files": files,
             "unlisted": unlisted,
+            "unlisted_text": sentence(language, "unlisted", files=unlisted),
         },
     )
