@@ -140,6 +140,19 @@ def test_eri_prevalence_follows_the_one_rule():
     assert not table.iloc[0]["suppressed"] and table.iloc[0]["n"] == 60
 
 
+def test_eri_prevalence_hides_what_the_sample_profile_hid():
+    from policestress import eri
+
+    data = pd.DataFrame({"eri_imbalance": [1, 0] * 45, "g": [1] * 20 + [2] * 30 + [3] * 40})
+    assert not eri.prevalence(data, ["g"], min_cell=5)["suppressed"].any()
+    # the profile hid group 1 (as the complement of a cell): here it goes, with the smallest
+    # other group as its complement, so the overall row gives neither back
+    table = eri.prevalence(data, ["g"], min_cell=5, suppressed={"g": {"1"}})
+    cells = table[table["group_var"] == "g"].set_index("group")
+    assert cells["suppressed"].tolist() == [True, True, False]
+    assert suppression_problems(table, 5, COUNT_TABLES["eri_prevalence.csv"]) == []
+
+
 def test_group_comparisons_leave_out_the_groups_under_min_cell():
     from policestress.groups import group_comparisons, group_means
 

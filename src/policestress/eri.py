@@ -507,6 +507,7 @@ def prevalence(
     confidence: float = 0.95,
     min_cell: int | None = DEFAULT_MIN_CELL,
     labels: Mapping[str, Mapping[int, str]] | None = None,
+    suppressed: Mapping[str, Iterable] | None = None,
 ) -> pd.DataFrame:
     """Prevalence of a 0/1 classification with Wilson 95% CIs, overall and by group.
 
@@ -527,6 +528,10 @@ def prevalence(
         suppressed group has its counts, prevalence and CI blanked. None publishes everything.
     labels : mapping, optional
         ``{group_var: {code: label}}`` for a ``group_label`` column.
+    suppressed : mapping, optional
+        ``{group_var: codes}`` suppressed in another published table (the sample profile,
+        :func:`policestress.privacy.suppressed_codes`): suppressed here too, so that no
+        table gives back a cell another hid.
 
     Returns
     -------
@@ -594,6 +599,13 @@ def prevalence(
         by="group_var",
         blank=("prevalence", "ci_low", "ci_high"),
         keep=table["group_var"] == "overall",
+        hidden=pd.Series(
+            [
+                g in {str(c) for c in (suppressed or {}).get(v, ())}
+                for v, g in zip(table["group_var"], table["group"], strict=True)
+            ],
+            index=table.index,
+        ),
     )
     return published.drop(columns="n_without")
 

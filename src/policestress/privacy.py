@@ -92,6 +92,7 @@ def suppress_small_cells(
     by: str = "variable",
     blank: Sequence[str] = ("percent",),
     keep: pd.Series | None = None,
+    hidden: pd.Series | None = None,
 ) -> pd.DataFrame:
     """Apply the rule to a long table (one row per cell) and say which rows it suppressed.
 
@@ -110,6 +111,9 @@ def suppress_small_cells(
         Columns computed from the counts, blanked in suppressed rows.
     keep : Series of bool, optional
         Rows outside the rule (the overall row, which is the known total).
+    hidden : Series of bool, optional
+        Rows whose cell another published table suppressed (the sample profile's): they
+        are suppressed here too (:func:`suppression_mask`).
 
     Returns
     -------
@@ -118,12 +122,16 @@ def suppress_small_cells(
         boolean ``suppressed`` column.
     """
     counts = [counts] if isinstance(counts, str) else list(counts)
+    hidden_elsewhere = None if hidden is None else pd.Series(hidden, index=table.index).astype(bool)
     out = table.copy()
     inside = pd.Series(True, index=out.index) if keep is None else ~keep.astype(bool)
     hidden = pd.Series(False, index=out.index)
     for column in counts:
         cells = out.loc[inside, column]
-        hidden.loc[inside] |= suppression_mask(cells, out.loc[inside, by], min_cell)
+        elsewhere = None if hidden_elsewhere is None else hidden_elsewhere.loc[inside]
+        hidden.loc[inside] |= suppression_mask(
+            cells, out.loc[inside, by], min_cell, hidden=elsewhere
+        )
     for column in counts:
         out[column] = out[column].astype("Int64").mask(hidden)
     for column in blank:
@@ -245,14 +253,14 @@ def suppressed_codes(profile: pd.DataFrame) -> dict[str, set[str]]:
     --------
     >>> import pandas as pd
     >>> t = pd.DataFrame({"variable": ["g"] * 3, "code": [1, 2, 3], "n": [2, 40, 58]})
-    >>> suppressed_codes(suppress_small_cells(t, 5))
-    {'g': {'1', '2'}}
+    >>> sorted(suppressed_codes(suppress_small_cells(t, 5))["g"])
+    ['1', '2']
     """
     rows = profile[profile["suppressed"].astype(str).str.lower() == "true"]
-    rows = rows[rows["code"].notna()]
     out: dict[str, set[str]] = {}
     for variable, code in zip(rows["variable"], rows["code"], strict=True):
-        out.setdefault(str(variable), set()).add(_code(code))
+        # the row of missing answers is "(missing)", as in eri_prevalence.csv
+        out.setdefault(str(variable), set()).add("(missing)" if pd.isna(code) else _code(code))
     return out
 
 

@@ -6,7 +6,9 @@ import pandas as pd
 
 from policestress import eri, interpret
 from policestress.config import SiteConfig
+from policestress.descriptives import sample_profile
 from policestress.plots import eri as eri_plots
+from policestress.privacy import suppress_small_cells, suppressed_codes
 from policestress.reliability import reliability_table
 from policestress.stages import skip_stage
 from policestress.stagework import StageWork, as_list, as_number_or, setting
@@ -62,7 +64,11 @@ def run(
     ]
     groups = [g for g in cfg.grouping if g in data.columns]
     labels = {g: cfg.codebook.value_labels(g, lang) for g in groups}
-    prevalence = eri.prevalence(data, groups, min_cell=min_cell, labels=labels)
+    # one rule across tables: the groups the sample profile (stage 01) hides, from the same data
+    profile = suppress_small_cells(sample_profile(data, groups, value_labels=labels), min_cell)
+    prevalence = eri.prevalence(
+        data, groups, min_cell=min_cell, labels=labels, suppressed=suppressed_codes(profile)
+    )
     work.values["high"] = {
         column: eri.prevalence(data, [], column=column).iloc[0]
         for column in ("eri_high_oc", "eri_high_risk")
