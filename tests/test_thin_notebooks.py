@@ -212,3 +212,25 @@ def test_every_markdown_cell_is_bilingual(path):
             text = "".join(cell["source"])
             assert CHINESE.search(text), f"{path.name} cell {number}: no Chinese"
             assert re.search(r"[A-Za-z]{3,}", text), f"{path.name} cell {number}: no English"
+
+
+def test_a_zh_site_says_in_chinese_why_a_stage_is_skipped(site, monkeypatch):
+    """The reason a stage gives for skipping itself (shown in its notebook and the report) is
+    in the site's language, as the rest of the narrative."""
+    from policestress.config import Codebook
+    from policestress.stages import StageSkipped
+    from policestress.stagework import eri, synthesis
+
+    assert site.language == "zh"
+    monkeypatch.setattr(Codebook, "has_instrument", lambda self, name: name != "eri")
+    monkeypatch.setattr(Codebook, "outcome_score", lambda self: None)
+    reasons = []
+    with pytest.raises(StageSkipped) as skipped:
+        eri.run(site)
+    reasons.append(str(skipped.value))
+    with pytest.raises(StageSkipped) as skipped:
+        synthesis.outcome_column(site, None)
+    reasons.append(str(skipped.value))
+    for reason in reasons:
+        assert re.search(r"[\u4e00-\u9fff]{4}", reason), reason
+        assert not re.search(r"[A-Za-z]+ [A-Za-z]+ [A-Za-z]+", reason), reason

@@ -33,8 +33,14 @@ def run(
     (:func:`policestress.stages.skip_stage`) when the codebook has no ERI items."""
     if not cfg.codebook.has_instrument("eri"):
         skip_stage(
-            f"The codebook of site '{cfg.name}' has no 'eri' instrument: no ERI scoring, tables "
-            "or figures are produced for this site, and the rest of the chain runs without them."
+            say(
+                cfg.language,
+                f"站点 '{cfg.name}' 的编码本中没有 'eri' 量表：本站点不计算付出-回报失衡，"
+                "不生成相应的表和图，链条的其余阶段照常运行。",
+                f"The codebook of site '{cfg.name}' has no 'eri' instrument: no ERI scoring, "
+                "tables or figures are produced for this site, and the rest of the chain runs "
+                "without them.",
+            )
         )
     lang = cfg.language
     outcome = stress_outcome(cfg, stress_outcome_column)

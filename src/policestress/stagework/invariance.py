@@ -144,10 +144,16 @@ def run(
             )
     if not selected:
         skip_stage(
-            f"No grouping variable among {candidates} has two groups of at least {min_size} "
-            "complete cases, so measurement invariance cannot be tested on this site. To test "
-            "it, merge small groups (`invariance.merge`) or lower `invariance.min_group_size` "
-            "in site.yml."
+            say(
+                lang,
+                f"分组变量 {candidates} 中没有一个有两组各至少 {min_size} 个完整个案，"
+                "因此本站点无法检验测量不变性。如需检验，请在 site.yml 中合并小组"
+                "（`invariance.merge`）或降低 `invariance.min_group_size`。",
+                f"No grouping variable among {candidates} has two groups of at least {min_size} "
+                "complete cases, so measurement invariance cannot be tested on this site. To "
+                "test it, merge small groups (`invariance.merge`) or lower "
+                "`invariance.min_group_size` in site.yml.",
+            )
         )
     work.values["groups"] = pd.concat(info, ignore_index=True)
     work.values["tested"] = {"variables": list(selected), "steps": steps}

@@ -39,9 +39,16 @@ def outcome_column(cfg: SiteConfig, value: str | None = None) -> str:
     outcome = setting(cfg, "synthesis.outcome", value) or cfg.codebook.outcome_score()
     if outcome is None:
         skip_stage(
-            f"The codebook of site '{cfg.name}' has no `outcome` instrument and "
-            "`synthesis.outcome` in its site.yml names no outcome column: there is nothing to "
-            "rank the stress sources against, so no synthesis tables or figures are produced."
+            say(
+                cfg.language,
+                f"站点 '{cfg.name}' 的编码本中没有 `outcome` 量表，site.yml 的 "
+                "`synthesis.outcome` 也未指定结果变量：没有可据以排列压力源的结果，"
+                "因此不生成综合分析的表和图。",
+                f"The codebook of site '{cfg.name}' has no `outcome` instrument and "
+                "`synthesis.outcome` in its site.yml names no outcome column: there is nothing "
+                "to rank the stress sources against, so no synthesis tables or figures are "
+                "produced.",
+            )
         )
     return outcome
 
