@@ -73,6 +73,20 @@ def _masked_sqrt(v: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------------- result
 
 
+def modindices_table(rows: list[tuple], columns: list[str], minimum: float, sort: bool):
+    """The modification-index rows as lavaan's ``modindices`` table: candidates that would
+    not be identified (mi NaN) and those under ``minimum`` left out; with ``sort`` the largest
+    mi first (ties, which equivalent parameters produce, by name)."""
+    table = pd.DataFrame(rows, columns=columns).dropna(subset=["mi"])
+    table = table[table["mi"] > minimum]
+    if sort:
+        order = table.assign(_mi=table["mi"].round(6)).sort_values(
+            ["_mi", "lhs", "op", "rhs", "group"], ascending=[False, True, True, True, True]
+        )
+        table = table.loc[order.index]
+    return table.reset_index(drop=True)
+
+
 def _pattern_blocks(patterns):
     """(n, observed mask, mean, covariance) per missing-data pattern of one group (one block,
     every variable observed, for complete data summarised by its moments)."""
@@ -554,14 +568,7 @@ class SEMFit:
                     else:
                         factor = 1 / sd_eta[i]
                     rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
-        table = pd.DataFrame(rows, columns=cols).dropna(subset=["mi"])
-        table = table[table["mi"] > minimum]
-        if sort:
-            order = table.assign(_mi=table["mi"].round(6)).sort_values(
-                ["_mi", "lhs", "op", "rhs", "group"], ascending=[False, True, True, True, True]
-            )
-            table = table.loc[order.index]
-        return table.reset_index(drop=True)
+        return modindices_table(rows, cols, minimum, sort)
 
     # -- fit measures -------------------------------------------------------------------
 

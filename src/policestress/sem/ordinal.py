@@ -79,7 +79,13 @@ from scipy import stats
 from policestress import fitstats
 from policestress.polychoric import ordinal_codes, polychoric
 from policestress.sem.estimate import Moments
-from policestress.sem.fit import SEMFit, _dummies, _post_fit_warnings, model_frame
+from policestress.sem.fit import (
+    SEMFit,
+    _dummies,
+    _post_fit_warnings,
+    model_frame,
+    modindices_table,
+)
 from policestress.sem.fit import _start_values as _continuous_start
 from policestress.sem.model import Representation, build_specs
 from policestress.sem.partable import partable as build_partable
@@ -608,14 +614,7 @@ class OrdinalFit(SEMFit):
                         lhs, op, rhs = rep.eta[b], "~~", rep.eta[a]
                         factor = 1 / np.sqrt(np.abs(res_eta[a] * res_eta[b]))
                     rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
-        table = pd.DataFrame(rows, columns=cols).dropna(subset=["mi"])
-        table = table[table["mi"] > minimum]
-        if sort:
-            order = table.assign(_mi=table["mi"].round(6)).sort_values(
-                ["_mi", "lhs", "op", "rhs", "group"], ascending=[False, True, True, True, True]
-            )
-            table = table.loc[order.index]
-        return table.reset_index(drop=True)
+        return modindices_table(rows, cols, minimum, sort)
 
     def pairs(self) -> pd.DataFrame:
         """Per group the pairs of items: ``group, item1, item2, rho, n, empty_cells``."""
