@@ -295,3 +295,14 @@ def test_a_misspecified_analysis_model_is_judged_against_its_pseudo_true_values(
     assert abs(table.loc["f~~g", "bias"]) < 4 * table.loc["f~~g", "mean_est_mcse"]
     fit = power.fit_table(res).set_index("measure")
     assert fit.loc["pvalue", "share_meeting"] < 0.5  # the chi-square test sees the misfit
+
+
+def test_the_progress_bar_counts_every_replication(capsys, monkeypatch):
+    """A study shows a tqdm bar of its replications (on stderr), ending at their total."""
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    pop = power.population_from_syntax(POPULATION)
+    power.simulate_power(
+        pop, ANALYSIS, [50, 80], 3, seed=1, backend="serial", chunk_size=2, progress=True
+    )
+    bar = capsys.readouterr().err
+    assert "replications" in bar and "6/6" in bar
