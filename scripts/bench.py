@@ -18,9 +18,10 @@ a scratch copy of the project, so the working tree's outputs are untouched:
     the same data: CPU seconds (user + sys, the machine being shared) per fit, ``--fiml-runs``
     times each (``--fiml-only`` runs just this); issue 14 asks for at most 3x lavaan's time.
 
-Each stage's wall time is split into start-up (process and kernel start, papermill),
-import (the notebook's import cell), compute and output (cells that write tables or
-figures), from papermill's per-cell durations. Peak memory is the largest resident set of
+Each stage's wall time is split into start-up (process and kernel start, papermill: the time
+outside the notebook's cells), compute (the cells, imports included: a thin notebook imports
+its stage module and runs it in one cell) and output (time inside write_csv and save_figure),
+from papermill's per-cell durations. Peak memory is the largest resident set of
 the stage's process tree (``wait4`` rusage). Results: median and spread over the runs,
 written to ``bench/results/<host>-<date>.json`` and a Markdown summary ``bench/results/latest.md``.
 """
@@ -92,17 +93,15 @@ def measure_stage(project: Path, site: str, stage: str, env: dict) -> dict:
 
 
 def split_phases(record: dict, wall: float, output_s: float) -> dict:
-    """Start-up = wall time outside the notebook's cells; import = the first code cell after
-    the parameters; output = time inside write_csv / save_figure; compute = the rest."""
+    """Start-up = wall time outside the notebook's cells; output = time inside write_csv /
+    save_figure; compute = the cells' time less output (imports included)."""
     cells = [
         c for c in record["cells"] if not {"parameters", "injected-parameters"} & set(c["tags"])
     ]
-    durations = [c["duration"] or 0.0 for c in cells]
-    import_s = durations[0] if durations else 0.0
+    in_cells = sum(c["duration"] or 0.0 for c in cells)
     return {
-        "startup_s": wall - sum(durations),
-        "import_s": import_s,
-        "compute_s": sum(durations[1:]) - output_s,
+        "startup_s": wall - in_cells,
+        "compute_s": in_cells - output_s,
         "output_s": output_s,
     }
 
@@ -188,7 +187,7 @@ def summarise(runs: list[list[dict]]) -> list[dict]:
     rows = []
     for i, stage in enumerate(CHAIN):
         row = {"stage": stage}
-        for key in ("wall_s", "startup_s", "import_s", "compute_s", "output_s", "peak_mib"):
+        for key in ("wall_s", "startup_s", "compute_s", "output_s", "peak_mib"):
             values = [run[i][key] for run in runs]
             row[key] = statistics.median(values)
             row[f"{key}_min"], row[f"{key}_max"] = min(values), max(values)
@@ -371,18 +370,18 @@ def markdown(title: str, rows: list[dict]) -> str:
     lines = [
         f"### {title}",
         "",
-        "| stage | wall s (min-max) | start-up | import | compute | output | peak MiB |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| stage | wall s (min-max) | start-up | compute | output | peak MiB |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
         if r["stage"] == "TOTAL":
             lines.append(
-                f"| **total** | **{r['wall_s']:.1f}** ({r['wall_s_min']:.1f}-{r['wall_s_max']:.1f}) | | | | | {r['peak_mib']:.0f} |"
+                f"| **total** | **{r['wall_s']:.1f}** ({r['wall_s_min']:.1f}-{r['wall_s_max']:.1f}) | | | | {r['peak_mib']:.0f} |"
             )
         else:
             lines.append(
                 f"| {r['stage']} | {r['wall_s']:.1f} ({r['wall_s_min']:.1f}-{r['wall_s_max']:.1f}) | {r['startup_s']:.1f} | "
-                f"{r['import_s']:.1f} | {r['compute_s']:.1f} | {r['output_s']:.1f} | {r['peak_mib']:.0f} |"
+                f"{r['compute_s']:.1f} | {r['output_s']:.1f} | {r['peak_mib']:.0f} |"
             )
     return "\n".join(lines)
 
