@@ -55,7 +55,7 @@ from policestress.sem.ordinal import (
 )
 from policestress.sem.robust import scaled_difference_test
 from policestress.sem.syntax import parameter_name, parse
-from policestress.sem.tables import estimate_columns, fit_row
+from policestress.sem.tables import HEADLINE_FIT, estimate_columns, fit_row
 
 __all__ = [
     "STEP_CONSTRAINTS",
@@ -535,22 +535,7 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
             "n": int(fm["n"]),
             "n_groups": int(fm["n_groups"]),
             "npar": int(fm["npar"]),
-            **{
-                k: float(fm[k])
-                for k in (
-                    "chi2",
-                    "df",
-                    "p",
-                    "cfi",
-                    "tli",
-                    "rmsea",
-                    "rmsea_ci_low",
-                    "rmsea_ci_high",
-                    "srmr",
-                    "aic",
-                    "bic",
-                )
-            },
+            **{k: float(fm[k]) for k in (*HEADLINE_FIT, "aic", "bic")},
         }
         row["df"] = int(row["df"])
         robust = fm["estimator"] != "ML"

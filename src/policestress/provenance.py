@@ -58,20 +58,22 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def git_commit(root: Path) -> str:
-    """HEAD's commit, with '+dirty' when tracked files differ from it; '' outside git."""
+def _git(root: Path, *args: str) -> str | None:
+    """Output of ``git <args>`` run in ``root``, stripped; None when git is missing or
+    ``root`` is not a checkout."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def git_commit(root: Path) -> str:
+    """HEAD's commit, with '+dirty' when tracked files differ from it; '' outside git."""
+    head = _git(root, "rev-parse", "HEAD")
+    dirty = _git(root, "status", "--porcelain", "--untracked-files=no")
+    if head is None or dirty is None:
         return ""
     return head + ("+dirty" if dirty else "")
 
@@ -84,15 +86,8 @@ def config_digest(site: str, root: Path) -> str:
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
         digest.update(sha256(path).encode("ascii") + b"\n")
-    try:
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=all", "--", str(folder)],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
+    status = _git(root, "status", "--porcelain", "--untracked-files=all", "--", str(folder))
+    if status is None:
         status = "not a git checkout"
     return digest.hexdigest() + ("+dirty" if status else "")
 

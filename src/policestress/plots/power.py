@@ -80,16 +80,6 @@ def plot_power_curves(
             color="0.3",
             label=figure_text(language, "power_analytic"),
         )
-    left.axhline(
-        target_power,
-        ls="--",
-        lw=0.8,
-        color="0.5",
-        label=figure_text(language, "target", value=target_power),
-    )
-    left.set_ylim(0, 1.02)
-    left.set_xlabel(figure_text(language, "power_x"))
-    left.set_ylabel(figure_text(language, "power_y"))
     conv = convergence.sort_values("n")
     proper = conv["convergence"] * (1 - conv["improper_share"].fillna(0))
     right.errorbar(
@@ -102,19 +92,35 @@ def plot_power_curves(
         label=figure_text(language, "converged"),
     )
     right.plot(conv["n"], proper, "s--", color=PALETTE[1], label=figure_text(language, "proper"))
-    right.axhline(
-        target_convergence,
-        ls="--",
-        lw=0.8,
-        color="0.5",
-        label=figure_text(language, "target", value=target_convergence),
-    )
-    right.set_ylim(min(0.5, float(proper.min()) - 0.05), 1.02)
-    right.set_xlabel(figure_text(language, "power_x"))
-    right.set_ylabel(figure_text(language, "convergence_y"))
-    right.set_title(figure_text(language, "convergence_title"))
     replications = int(conv["replications"].max()) if len(conv) else 0
-    left.set_title(figure_text(language, "power_title", replications=replications))
-    legend_below(left, ncols=1)
-    legend_below(right, ncols=1)
+    _finish_panel(
+        left,
+        target_power,
+        0,
+        figure_text(language, "power_y"),
+        figure_text(language, "power_title", replications=replications),
+        language,
+    )
+    _finish_panel(
+        right,
+        target_convergence,
+        min(0.5, float(proper.min()) - 0.05),
+        figure_text(language, "convergence_y"),
+        figure_text(language, "convergence_title"),
+        language,
+    )
     return fig
+
+
+def _finish_panel(
+    ax: plt.Axes, target: float, y_low: float, ylabel: str, title: str, language: str
+) -> None:
+    """The target as a dashed line, a share axis up to 1, sample size on x, legend below."""
+    ax.axhline(
+        target, ls="--", lw=0.8, color="0.5", label=figure_text(language, "target", value=target)
+    )
+    ax.set_ylim(y_low, 1.02)
+    ax.set_xlabel(figure_text(language, "power_x"))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    legend_below(ax, ncols=1)

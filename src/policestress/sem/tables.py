@@ -13,7 +13,7 @@ import pandas as pd
 
 from policestress.sem.fit import SEMFit
 
-__all__ = ["FIT_COLUMNS", "SCALED_COLUMNS", "fit_row", "estimate_columns"]
+__all__ = ["FIT_COLUMNS", "HEADLINE_FIT", "SCALED_COLUMNS", "fit_row", "estimate_columns"]
 
 # stage column -> lavaan fitMeasures name
 FIT_COLUMNS = {
@@ -39,6 +39,8 @@ FIT_COLUMNS = {
     "bic": "bic",
     "bic2": "bic2",
 }
+# the fit indices every stage's fit table shows (the test, then the approximate indices)
+HEADLINE_FIT = ["chi2", "df", "p", "cfi", "tli", "rmsea", "rmsea_ci_low", "rmsea_ci_high", "srmr"]
 # robust estimators (MLM, MLR): lavaan's scaled statistic and robust indices
 SCALED_COLUMNS = {
     "chi2_scaled": "chisq.scaled",

@@ -10,6 +10,7 @@ from policestress import interpret
 from policestress import invariance as inv
 from policestress.config import SiteConfig
 from policestress.plots import invariance as inv_plots
+from policestress.sem.tables import HEADLINE_FIT
 from policestress.stages import skip_stage
 from policestress.stagework import StageWork, as_list, setting
 from policestress.stagework.narrative import introduction, say
@@ -18,15 +19,7 @@ SHOWN = [
     "group_var",
     "step",
     "n",
-    "chi2",
-    "df",
-    "p",
-    "cfi",
-    "tli",
-    "rmsea",
-    "rmsea_ci_low",
-    "rmsea_ci_high",
-    "srmr",
+    *HEADLINE_FIT,
     "delta_chi2",
     "delta_df",
     "delta_p",

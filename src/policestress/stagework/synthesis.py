@@ -11,26 +11,14 @@ from policestress import synthesis as syn
 from policestress.config import ConfigError, SiteConfig
 from policestress.plots import synthesis as synplots
 from policestress.sem.fit import ConvergenceError
+from policestress.sem.tables import HEADLINE_FIT
 from policestress.stages import skip_stage
 from policestress.stagework import StageWork, setting
 from policestress.stagework.narrative import evidence_text, introduction, say, sentence
 
 IMPORTANCE_METHODS = {"domain": "dominance", "construct": "relative_weights"}
 ERI_PREDICTORS = ["eri_ratio", "eri_oc"]
-SEM_FIT_COLUMNS = [
-    "estimator",
-    "missing",
-    "n",
-    "chi2",
-    "df",
-    "p",
-    "cfi",
-    "tli",
-    "rmsea",
-    "rmsea_ci_low",
-    "rmsea_ci_high",
-    "srmr",
-]
+SEM_FIT_COLUMNS = ["estimator", "missing", "n", *HEADLINE_FIT]
 
 
 def outcome_column(cfg: SiteConfig, value: str | None = None) -> str:
