@@ -18,6 +18,10 @@ Polychoric correlation (step 2)
 Polyserial correlation
     Continuous ``y`` (mean and variance by ML, divisor ``n``) with an ordinal ``x``: two-step
     ML as lavaan's ``lav_bvmix_cor_twostep_fit``.
+Mixed ordinal and continuous variables
+    :func:`mixed_correlations`: lavaan's sample statistics and NACOV of a model with some
+    variables ``ordered`` (thresholds or minus means, variances, correlations and
+    covariances).
 Asymptotic covariance (``acov``)
     lavaan's ``muthen1984`` for ordinal items: the casewise scores of the thresholds
     (univariate likelihood) and of each correlation (bivariate likelihood), ``A11``
@@ -51,8 +55,10 @@ import pandas as pd
 from scipy import special
 
 __all__ = [
+    "MixedResult",
     "PolychoricResult",
     "bvn_cdf",
+    "mixed_correlations",
     "ordinal_codes",
     "polychoric",
     "polyserial",
@@ -325,6 +331,22 @@ def _fit_rho(pairs: _Pairs, start: np.ndarray, tol: float = 1e-10, max_iter: int
 
 def _acov(codes: np.ndarray, ths: list[np.ndarray], pairs: _Pairs, rho: np.ndarray) -> np.ndarray:
     """lavaan's ``muthen1984`` NACOV for ordinal items (see the module docstring)."""
+    n = codes.shape[0]
+    sc_th, a11, a21, sc_cor, a22 = _ordinal_scores(codes, ths, pairs, rho)
+    a11_inv = np.linalg.inv(a11)
+    a22_inv = np.where(a22 > 0, 1.0 / np.where(a22 > 0, a22, 1.0), 0.0)
+    a21_inv = -(a22_inv[:, None] * a21) @ a11_inv
+    # influence rows: scores times B^-1' (B^-1 lower block triangular)
+    inf_th = sc_th @ a11_inv
+    inf_cor = sc_th @ a21_inv.T + sc_cor * a22_inv
+    infl = np.hstack([inf_th, inf_cor])
+    return n * (infl.T @ infl)
+
+
+def _ordinal_scores(codes, ths, pairs: _Pairs, rho):
+    """The pieces of ``muthen1984`` for ordinal items: casewise threshold scores ``sc_th``
+    (n, T), ``A11`` (their cross-products, block diagonal), ``A21`` (pairs, T), casewise
+    correlation scores ``sc_cor`` (n, pairs) and ``A22`` (the diagonal, per pair)."""
     n, p = codes.shape
     n_th = [len(t) for t in ths]
     start = np.concatenate([[0], np.cumsum(n_th)])
@@ -377,14 +399,7 @@ def _acov(codes: np.ndarray, ths: list[np.ndarray], pairs: _Pairs, rho: np.ndarr
     # casewise correlation scores (0 when a row misses either item)
     flat = s_rho.reshape(-1)
     sc_cor = np.where(pairs.both, flat[pairs.cell], 0.0)
-    a11_inv = np.linalg.inv(a11)
-    a22_inv = np.where(a22 > 0, 1.0 / np.where(a22 > 0, a22, 1.0), 0.0)
-    a21_inv = -(a22_inv[:, None] * a21) @ a11_inv
-    # influence rows: scores times B^-1' (B^-1 lower block triangular)
-    inf_th = sc_th @ a11_inv
-    inf_cor = sc_th @ a21_inv.T + sc_cor * a22_inv
-    infl = np.hstack([inf_th, inf_cor])
-    return n * (infl.T @ infl)
+    return sc_th, a11, a21, sc_cor, a22
 
 
 def polychoric(
@@ -515,3 +530,432 @@ def polyserial(data: pd.DataFrame, continuous: str, ordinal: str) -> pd.DataFram
     return pd.DataFrame(
         {"continuous": [continuous], "ordinal": [ordinal], "rho": [r], "n": [len(y)]}
     )
+
+
+@dataclass
+class MixedResult:
+    """lavaan's sample statistics of ordinal and continuous variables together
+    (``muthen1984`` with numeric variables; see :func:`mixed_correlations`).
+
+    Attributes
+    ----------
+    names : list of str
+        The variables, in the data's order.
+    ordered : list of bool
+        Which of ``names`` are ordinal.
+    cor : DataFrame
+        Polychoric (ordinal pairs), polyserial (ordinal with continuous) and Pearson
+        (continuous pairs) correlations.
+    cov : DataFrame
+        lavaan's ``COV``: ``cor`` scaled by the standard deviations of the continuous
+        variables (ordinal ones count 1): covariances of continuous pairs, polyserial times
+        the continuous standard deviation, polychoric correlations as they are.
+    mean : Series
+        Means of the continuous variables (ML, 0 for the ordinal ones).
+    variances : Series
+        Variances of the continuous variables (divisor ``n``; 1 for the ordinal ones).
+    thresholds : DataFrame
+        The ordinal variables' thresholds (see :func:`thresholds`).
+    pairs : DataFrame
+        One row per pair in lavaan's order: ``item1, item2, kind`` (``polychoric``,
+        ``polyserial``, ``pearson``), ``rho``, ``n`` (rows answering both) and
+        ``empty_cells`` (of the contingency table; 0 unless both are ordinal).
+    statistics : ndarray
+        lavaan's ``wls.obs``: per variable in order its thresholds (ordinal) or minus its
+        mean (continuous), then the variances of the continuous variables, then the lower
+        triangle of ``cov`` by column.
+    labels : list of str
+        lavaan's names of ``statistics`` (``x1|t1``, ``c2~1``, ``c2~~c2``, ``x1~~c2``, ...).
+    acov : DataFrame or None
+        lavaan's NACOV of ``sqrt(N)`` times ``statistics``; ``None`` when not asked for.
+    n : int
+        Rows (all of them under pairwise deletion).
+    n_th : int
+        Entries of ``statistics`` that are thresholds or minus means.
+    n_var : int
+        Entries that are variances (the continuous variables).
+    """
+
+    names: list[str]
+    ordered: list[bool]
+    cor: pd.DataFrame
+    cov: pd.DataFrame
+    mean: pd.Series
+    variances: pd.Series
+    thresholds: pd.DataFrame
+    pairs: pd.DataFrame
+    statistics: np.ndarray
+    labels: list[str]
+    acov: pd.DataFrame | None
+    n: int
+    n_th: int
+    n_var: int
+
+
+_SQRT_EPS = float(np.sqrt(np.finfo(float).eps))
+_POLYSERIAL_BOUND = 0.995  # lavaan 0.6's nlminb bounds in lav_bvmix_cor_twostep_fit
+
+
+def _bounded_ml(model, bound: float) -> float:
+    """The correlation maximising a two-step likelihood on ``[-bound, bound]``: Brent's
+    method on the likelihood, then scoring steps (the score over the casewise scores'
+    squares) to the root of the score, which a likelihood near its flat top cannot place
+    closer than ~1e-8."""
+    from scipy import optimize
+
+    res = optimize.minimize_scalar(
+        model.negloglik, bounds=(-bound, bound), method="bounded", options={"xatol": 1e-10}
+    )
+    r = float(res.x)
+    for _ in range(100):
+        s = model.scores(r)[0][model.kept(r)]
+        info = float(s @ s)
+        if info <= 0 or abs(r) >= bound:
+            break
+        step = float(s.sum()) / info
+        r = float(np.clip(r + step, -bound, bound))
+        if abs(step) < 1e-14:
+            break
+    return r
+
+
+class _Serial:
+    """One continuous with one ordinal variable: lavaan's ``lav_bvmix`` quantities (rows
+    missing either are left out of the likelihood and score 0)."""
+
+    def __init__(self, y, mean, var, code, tau):
+        self.ok = np.isfinite(y) & (code >= 0)
+        self.sd = np.sqrt(var)
+        self.var = var
+        self.z = np.where(self.ok, (np.where(np.isfinite(y), y, mean) - mean) / self.sd, 0.0)
+        cut = np.concatenate([[-_BIG], tau, [_BIG]])
+        c = np.where(self.ok, code, 0)
+        self.c, self.K = c, len(tau) + 1
+        self.up, self.lo = cut[c + 1], cut[c]
+
+    def cell(self, r):
+        R = np.sqrt(1.0 - r * r)
+        a, b = (self.up - r * self.z) / R, (self.lo - r * self.z) / R
+        return R, a, b, np.maximum(_Phi(a) - _Phi(b), np.finfo(float).eps)
+
+    def kept(self, r):
+        # lavaan drops rows whose likelihood (the continuous density, unstandardised, times
+        # the conditional category probability) is below sqrt(eps)
+        return self.ok & (_phi(self.z) / self.sd * self.cell(r)[3] >= _SQRT_EPS)
+
+    def negloglik(self, r):
+        return -float(np.sum(np.log(self.cell(r)[3][self.kept(r)])))
+
+    def scores(self, r):
+        """Casewise scores of rho, the mean, the variance and the thresholds."""
+        R, a, b, p = self.cell(r)
+        fa, fb = _phi(a), _phi(b)
+        inv = np.where(self.ok, 1.0 / p, 0.0)
+        z = self.z
+        d_rho = inv / R**3 * (fa * (self.up * r - z) - fb * (self.lo * r - z))
+        d_mu = np.where(self.ok, (z + inv * (r / R) * (fa - fb)) / self.sd, 0.0)
+        d_var = np.where(
+            self.ok, ((z * z - 1.0) + inv * r * z / R * (fa - fb)) / (2 * self.var), 0.0
+        )
+        d_th = np.zeros((len(z), self.K - 1))
+        rows = np.arange(len(z))
+        top = self.ok & (self.c < self.K - 1)  # the category's upper cut is threshold c
+        d_th[rows[top], self.c[top]] += (fa * inv / R)[top]
+        bottom = self.ok & (self.c > 0)  # its lower cut is threshold c - 1
+        d_th[rows[bottom], self.c[bottom] - 1] -= (fb * inv / R)[bottom]
+        return d_rho, d_mu, d_var, d_th
+
+
+class _Pearson:
+    """Two continuous variables with their means and variances held (lavaan's
+    ``lav_bvreg``): Pearson's correlation on complete columns, ML on the pairs otherwise."""
+
+    def __init__(self, y1, m1, v1, y2, m2, v2):
+        self.ok = np.isfinite(y1) & np.isfinite(y2)
+        self.e1 = np.where(self.ok, y1 - m1, 0.0)
+        self.e2 = np.where(self.ok, y2 - m2, 0.0)
+        self.v1, self.v2 = v1, v2
+        self.s12 = np.sqrt(v1) * np.sqrt(v2)
+        self.complete = bool(np.isfinite(y1).all() and np.isfinite(y2).all())
+        if self.complete:
+            self.start = float(np.corrcoef(y1, y2)[0, 1])
+
+    def _logl(self, r):
+        one = 1.0 - r * r
+        q = self.e1**2 / self.v1 - 2 * r * self.e1 * self.e2 / self.s12 + self.e2**2 / self.v2
+        return -np.log(2 * np.pi) - 0.5 * np.log(self.v1 * self.v2 * one) - q / (2 * one)
+
+    def kept(self, r):
+        # as lavaan, rows whose likelihood is below sqrt(eps) are left out
+        return self.ok & (np.exp(self._logl(r)) >= _SQRT_EPS)
+
+    def negloglik(self, r):
+        return -float(np.sum(self._logl(r)[self.kept(r)]))
+
+    def scores(self, r):
+        """Casewise scores of rho and of both means and variances."""
+        one = 1.0 - r * r
+        e1, e2, v1, v2, s = self.e1, self.e2, self.v1, self.v2, self.s12
+        ok = self.ok
+        d_mu1 = np.where(ok, (2 * e1 / v1 - 2 * r * e2 / s) / (2 * one), 0.0)
+        d_mu2 = np.where(ok, -(2 * r * e1 / s - 2 * e2 / v2) / (2 * one), 0.0)
+        d_v1 = np.where(
+            ok, -(0.5 / v1 - (e1 * e1 / (v1 * v1) - r * e1 * e2 / (v1 * s)) / (2 * one)), 0.0
+        )
+        d_v2 = np.where(
+            ok, -(0.5 / v2 + (r * e1 * e2 / (v2 * s) - e2 * e2 / (v2 * v2)) / (2 * one)), 0.0
+        )
+        q = e1 * e1 / v1 - 2 * r * e1 * e2 / s + e2 * e2 / v2
+        d_rho = np.where(ok, r / one + (e1 * e2 / (s * one) - q * r / one**2), 0.0)
+        return d_rho, d_mu1, d_v1, d_mu2, d_v2
+
+
+def mixed_correlations(
+    data: pd.DataFrame,
+    ordered: list[str],
+    missing: str = "pairwise",
+    acov: bool = True,
+) -> MixedResult:
+    """Sample statistics of ordinal and continuous variables together, as lavaan 0.6
+    computes them for ``cfa(..., ordered = <some>, estimator = "WLSMV")``
+    (``muthen1984`` / ``lav_samplestats_step1`` and ``step2`` with numeric variables).
+
+    Step 1 per variable: an ordinal one's thresholds (as :func:`thresholds`), a continuous
+    one's mean and variance (ML, divisor ``n``), each from the rows that answered it. Step 2
+    per pair with both step-1 estimates held: polychoric (as :func:`polychoric`),
+    polyserial (ML, lavaan's ``lav_bvmix``, bounded at +-0.995) or, for two continuous
+    variables, Pearson's correlation (ML on the pairs when a column has missing values,
+    lavaan's ``lav_bvreg``); the polyserial and pairwise-Pearson likelihoods leave out the
+    rows lavaan leaves out (casewise likelihood below ``sqrt(eps)``).
+
+    NACOV: with ``S = [scores of the thresholds and means, of the variances, of the
+    correlations]`` casewise (0 where a row misses the variable), ``A11`` the cross-products
+    of each variable's own step-1 scores (block diagonal: thresholds; mean and variance),
+    ``A21`` the cross-products of each correlation's scores with the bivariate scores of its
+    pair's step-1 parameters, ``A22`` the diagonal of the correlations' cross-products,
+    ``B^-1 = [[A11^-1, 0], [-A22^-1 A21 A11^-1, A22^-1]]``: ``NACOV = N H B^-1 S'S B^-1' H'``
+    where ``H`` is the Jacobian of (thresholds, means, variances, covariances) with respect
+    to (thresholds, means, variances, correlations) (covariance ``rho sd_i sd_j``, ordinal
+    ``sd`` = 1), with the rows and columns of the means negated (the statistic is minus the
+    mean).
+
+    Parameters
+    ----------
+    data : DataFrame
+        The variables (numeric columns; the ordinal ones' observed values are their
+        categories).
+    ordered : list of str
+        The ordinal columns (at least one); the others are continuous.
+    missing : {"pairwise", "listwise"}
+        As :func:`polychoric`.
+    acov : bool
+        Compute the NACOV.
+
+    Returns
+    -------
+    MixedResult
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(5)
+    >>> z = rng.multivariate_normal([0, 0], [[1, 0.5], [0.5, 1]], size=400)
+    >>> d = pd.DataFrame({"x": np.digitize(z[:, 0], [-0.5, 0.5]) + 1, "c": 3 + 2 * z[:, 1]})
+    >>> res = mixed_correlations(d, ordered=["x"])
+    >>> res.labels
+    ['x|t1', 'x|t2', 'c~1', 'c~~c', 'x~~c']
+    >>> res.pairs["kind"].tolist(), bool(abs(res.cor.loc["x", "c"] - 0.5) < 0.1)
+    (['polyserial'], True)
+    """
+    if missing not in ("pairwise", "listwise"):
+        raise ValueError(f"missing must be 'pairwise' or 'listwise', got {missing!r}")
+    frame = data.dropna() if missing == "listwise" else data
+    names = [str(c) for c in frame.columns]
+    unknown = sorted(set(map(str, ordered)) - set(names))
+    if unknown:
+        raise ValueError(f"ordered names columns that are not in the data: {unknown}")
+    is_ord = np.array([x in set(map(str, ordered)) for x in names])
+    if not is_ord.any():
+        raise ValueError("mixed_correlations needs at least one ordinal column (ordered=)")
+    if frame.shape[1] < 2:
+        raise ValueError("correlations need at least two variables")
+    n, p = frame.shape
+    ord_idx, num_idx = np.flatnonzero(is_ord), np.flatnonzero(~is_ord)
+    codes_o, levels_o = ordinal_codes(frame.iloc[:, ord_idx])
+    ths_o = _thresholds_from_codes(codes_o, [len(lev) for lev in levels_o])
+    y = frame.iloc[:, num_idx].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    means, variances = np.zeros(p), np.ones(p)
+    for k, j in enumerate(num_idx):
+        col = y[:, k][np.isfinite(y[:, k])]
+        if col.size < 2 or np.ptp(col) == 0:
+            raise ValueError(f"continuous variable {names[j]!r} has no variance")
+        means[j] = col.mean()
+        variances[j] = np.mean((col - means[j]) ** 2)
+    # layout of the step-1 parameters: per variable its thresholds or its mean, then the
+    # variances of the continuous variables
+    n_th = np.ones(p, dtype=int)
+    n_th[ord_idx] = [len(t) for t in ths_o]
+    th_start = np.concatenate([[0], np.cumsum(n_th)])
+    T, Q = int(th_start[-1]), len(num_idx)
+    var_col = {int(j): T + k for k, j in enumerate(num_idx)}
+    pos_o = {int(j): k for k, j in enumerate(ord_idx)}
+    pos_n = {int(j): k for k, j in enumerate(num_idx)}
+    # ordinal pairs: the polychoric machinery on the ordinal columns alone
+    pairs_o = _Pairs(codes_o, ths_o)
+    x = np.where(codes_o >= 0, codes_o, np.nan)
+    pear = pd.DataFrame(x).corr().to_numpy()
+    rho_o = _fit_rho(pairs_o, np.nan_to_num(pear[pairs_o.ii, pairs_o.jj]))
+    q_o = {(int(a), int(b)): q for q, (a, b) in enumerate(zip(pairs_o.ii, pairs_o.jj, strict=True))}
+    ii, jj = _pair_index(p)
+    P = len(ii)
+    kinds, rhos, n_pair, empty = [], np.zeros(P), np.zeros(P, dtype=int), np.zeros(P, dtype=int)
+    models: list = []
+    for q, (i, j) in enumerate(zip(ii, jj, strict=True)):
+        i, j = int(i), int(j)
+        if is_ord[i] and is_ord[j]:
+            k = q_o[(pos_o[i], pos_o[j])]
+            kinds.append("polychoric")
+            rhos[q], n_pair[q] = rho_o[k], pairs_o.n_pair[k]
+            empty[q] = np.sum(pairs_o.real[k] & (pairs_o.freq[k] == 0))
+            models.append(k)
+            continue
+        if is_ord[i] or is_ord[j]:
+            a, b = (j, i) if is_ord[i] else (i, j)  # a continuous, b ordinal
+            m = _Serial(
+                y[:, pos_n[a]], means[a], variances[a], codes_o[:, pos_o[b]], ths_o[pos_o[b]]
+            )
+            kinds.append("polyserial")
+            rhos[q] = _bounded_ml(m, _POLYSERIAL_BOUND)
+        else:
+            m = _Pearson(
+                y[:, pos_n[i]], means[i], variances[i], y[:, pos_n[j]], means[j], variances[j]
+            )
+            kinds.append("pearson")
+            rhos[q] = m.start if m.complete else _bounded_ml(m, _RHO_BOUND)
+        n_pair[q] = int(m.ok.sum())
+        models.append(m)
+    cor = np.eye(p)
+    cor[ii, jj] = cor[jj, ii] = rhos
+    sds = np.sqrt(variances)
+    cov = cor * np.outer(sds, sds)
+    # statistics: thresholds / minus means, variances, covariances (lavaan's wls.obs)
+    th_values, labels = [], []
+    for j in range(p):
+        if is_ord[j]:
+            th_values.extend(ths_o[pos_o[j]])
+            labels.extend(f"{names[j]}|t{m + 1}" for m in range(n_th[j]))
+        else:
+            th_values.append(-means[j])
+            labels.append(f"{names[j]}~1")
+    labels += [f"{names[j]}~~{names[j]}" for j in num_idx]
+    labels += [f"{names[j]}~~{names[i]}" for i, j in zip(ii, jj, strict=True)]
+    statistics = np.concatenate([th_values, variances[num_idx], cov[ii, jj]])
+    nacov = None
+    if acov:
+        nacov = _mixed_acov(
+            n, p, is_ord, codes_o, ths_o, pairs_o, rho_o, y, means, variances, th_start,
+            var_col, pos_o, pos_n, ii, jj, rhos, models,
+        )  # fmt: skip
+    th_table = thresholds(frame.iloc[:, ord_idx])
+    pair_table = pd.DataFrame(
+        {
+            "item1": [names[j] for j in jj],
+            "item2": [names[i] for i in ii],
+            "kind": kinds,
+            "rho": rhos,
+            "n": n_pair,
+            "empty_cells": empty,
+        }
+    )
+    return MixedResult(
+        names=names,
+        ordered=[bool(v) for v in is_ord],
+        cor=pd.DataFrame(cor, index=names, columns=names),
+        cov=pd.DataFrame(cov, index=names, columns=names),
+        mean=pd.Series(means, index=names),
+        variances=pd.Series(variances, index=names),
+        thresholds=th_table,
+        pairs=pair_table,
+        statistics=statistics,
+        labels=labels,
+        acov=None if nacov is None else pd.DataFrame(nacov, index=labels, columns=labels),
+        n=n,
+        n_th=T,
+        n_var=Q,
+    )
+
+
+def _mixed_acov(
+    n, p, is_ord, codes_o, ths_o, pairs_o, rho_o, y, means, variances, th_start, var_col,
+    pos_o, pos_n, ii, jj, rhos, models,
+) -> np.ndarray:  # fmt: skip
+    """lavaan's ``muthen1984`` NACOV with numeric variables (see :func:`mixed_correlations`)."""
+    T = int(th_start[-1])
+    Q = len(var_col)
+    P = len(ii)
+    size = T + Q
+    sc = np.zeros((n, size + P))
+    a21 = np.zeros((P, size))
+    h21 = np.zeros((P, size))
+    h22 = np.ones(P)
+    # step-1 scores: the ordinal thresholds (lavaan's lav_uvord_scores), the continuous
+    # means and variances (lav_uvreg_scores)
+    sc_th_o, _, a21_o, sc_cor_o, _ = _ordinal_scores(codes_o, ths_o, pairs_o, rho_o)
+    o_start = np.concatenate([[0], np.cumsum([len(t) for t in ths_o])])
+    col_o = np.zeros(int(o_start[-1]), dtype=int)  # ordinal threshold column -> full column
+    for j, k in pos_o.items():
+        col_o[o_start[k] : o_start[k + 1]] = th_start[j] + np.arange(len(ths_o[k]))
+        sc[:, col_o[o_start[k] : o_start[k + 1]]] = sc_th_o[:, o_start[k] : o_start[k + 1]]
+    for j, k in pos_n.items():
+        ok = np.isfinite(y[:, k])
+        e = np.where(ok, y[:, k] - means[j], 0.0)
+        v = variances[j]
+        sc[:, th_start[j]] = e / v
+        sc[:, var_col[j]] = np.where(ok, -1.0 / (2 * v) + e * e / (2 * v * v), 0.0)
+    sds = np.sqrt(variances)
+    for q, (i, j) in enumerate(zip(ii, jj, strict=True)):
+        i, j, m, r = int(i), int(j), models[q], rhos[q]
+        if is_ord[i] and is_ord[j]:
+            sc[:, size + q] = sc_cor_o[:, m]
+            a21[q, col_o] = a21_o[m]
+            continue
+        if is_ord[i] or is_ord[j]:
+            a, b = (j, i) if is_ord[i] else (i, j)
+            d_rho, d_mu, d_var, d_th = m.scores(r)
+            a21[q, th_start[a]] = d_rho @ d_mu
+            a21[q, var_col[a]] = d_rho @ d_var
+            a21[q, th_start[b] : th_start[b + 1]] = d_rho @ d_th
+            h21[q, var_col[a]] = r / (2 * sds[a])
+            h22[q] = sds[a]
+        else:
+            d_rho, d_mu1, d_v1, d_mu2, d_v2 = m.scores(r)
+            a21[q, th_start[i]] = d_rho @ d_mu1
+            a21[q, th_start[j]] = d_rho @ d_mu2
+            a21[q, var_col[i]] = d_rho @ d_v1
+            a21[q, var_col[j]] = d_rho @ d_v2
+            h21[q, var_col[i]] = sds[j] * r / (2 * sds[i])
+            h21[q, var_col[j]] = sds[i] * r / (2 * sds[j])
+            h22[q] = sds[i] * sds[j]
+        sc[:, size + q] = d_rho
+    inner = sc.T @ sc
+    a11 = np.zeros((size, size))
+    for j in range(p):
+        idx = list(range(th_start[j], th_start[j + 1])) + ([] if is_ord[j] else [var_col[j]])
+        a11[np.ix_(idx, idx)] = inner[np.ix_(idx, idx)]
+    a22 = np.diag(inner)[size:]
+    if np.any(a22 == 0):
+        raise ValueError("a correlation has no information (no rows answer both variables)")
+    a11_inv = np.linalg.inv(a11)
+    b_inv = np.zeros((size + P, size + P))
+    b_inv[:size, :size] = a11_inv
+    b_inv[size:, :size] = -(a21 / a22[:, None]) @ a11_inv
+    b_inv[size:, size:] = np.diag(1.0 / a22)
+    h = np.eye(size + P)
+    h[size:, :size] = h21
+    h[size:, size:] = np.diag(h22)
+    hb = h @ b_inv
+    out = n * (hb @ inner @ hb.T)
+    means_rows = [th_start[j] for j in range(p) if not is_ord[j]]
+    out[means_rows, :] *= -1.0
+    out[:, means_rows] *= -1.0
+    return out

@@ -1372,6 +1372,10 @@ def cfa(
     factor over one factor) is returned unfitted with the reason in ``fit.warnings``; a fit
     that does not converge has ``converged = False`` and says why.
 
+    ``ordered``: ``True`` (every indicator) or the names of the ordinal indicators, the
+    others then continuous (lavaan's mixed case; single-group only), with ``estimator``
+    ``"WLSMV"`` or ``"ULSMV"``: fitted by :mod:`policestress.sem.ordinal`.
+
     Parameters beyond lavaan's: ``group_label`` (group order; default order of appearance,
     as lavaan), ``name`` (carried into messages and tables), ``backend`` (``"engine"``, or
     ``"semopy"`` for single-group ML on complete data, fed from the parameter table),

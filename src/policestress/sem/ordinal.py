@@ -1,21 +1,29 @@
 """Ordinal indicators: lavaan's ``estimator = "WLSMV"`` / ``"ULSMV"`` with ``ordered =``.
 
-What is fitted (lavaan 0.6, ``parameterization = "delta"``, all indicators ordered):
+What is fitted (lavaan 0.6, ``parameterization = "delta"``; ``ordered=True`` or naming
+every indicator, or naming some: the others are continuous):
 
 Sample statistics
     Per group the thresholds and polychoric correlations of the items
     (:func:`policestress.polychoric.polychoric`, two-step ML) and their asymptotic
     covariance ``Gamma_g`` (lavaan's NACOV, ``muthen1984``). Every category of every item
     must be chosen in every group (lavaan stops otherwise; so does this module, naming the
-    item, the group and the counts).
+    item, the group and the counts). With continuous indicators
+    (:func:`policestress.polychoric.mixed_correlations`, lavaan's layout): per variable its
+    thresholds or minus its mean, then the continuous variables' variances, then the
+    polychoric correlations, the polyserial ones times the continuous standard deviation
+    and the continuous covariances; their NACOV.
 Model
-    Latent responses ``y*`` with ``Sigma* = Lambda A Psi A' Lambda' + Theta``, ``mu* = Lambda
-    A alpha``; the residual variances of the items are not parameters but
+    Latent responses ``y*`` with ``Sigma* = Lambda A Psi A' Lambda' + Theta``, ``mu* = nu +
+    Lambda A alpha``; the residual variances of the ordered items are not parameters but
     ``1 / Delta_i^2 - diag(Lambda A Psi A' Lambda')_i`` (``Delta``: lavaan's scaling
     factors, ``~*~``), so ``diag(Sigma*) = 1 / Delta^2``. Implied statistics: thresholds
-    ``Delta_i (tau_ik - mu*_i)`` and correlations ``Delta_i Delta_j Sigma*_ij``.
+    ``Delta_i (tau_ik - mu*_i)`` and correlations ``Delta_i Delta_j Sigma*_ij``. A
+    continuous indicator is its own ``y*`` (``Delta = 1``, no ``~*~`` row) with a free
+    intercept ``nu_i`` and residual variance: its implied statistics are ``-mu*_i``,
+    ``Sigma*_ii`` and its covariances ``Delta_j Sigma*_ij``.
 Identification (lavaan 0.6's defaults, stated)
-    Item intercepts fixed at 0 in every group. Single group and configural models: scaling
+    Ordered items' intercepts fixed at 0 in every group. Single group and configural models: scaling
     factors fixed at 1 and latent means at 0 in every group (thresholds and loadings free
     per group, first loading 1 or ``std_lv``). With ``group_equal`` containing
     ``"thresholds"``: thresholds equal across groups, scaling factors and latent means free
@@ -40,17 +48,23 @@ Fit measures
     ``rmsea.scaled`` plug in the scaled statistics on ``df`` (lavaan 0.6.14's
     ``lav_fit_cfi_lavobject`` / ``lav_fit_rmsea_lavobject`` for ``scaled.shifted``); the
     RMSEA's ``N`` is ``N - G`` (lavaan's ``lav_utils_get_ntotal`` for these estimators).
+    With continuous indicators the baseline frees their means and variances too.
     ``srmr``: root mean square of the correlation residuals over the lower triangle
-    including the (zero) diagonal, averaged over groups with weights ``N_g / N``. lavaan's
+    including the (zero) diagonal, averaged over groups with weights ``N_g / N`` (sample
+    and implied covariances both divided by the sample standard deviations, lavaan's
+    ``cor.bentler``, when some indicators are continuous). lavaan's
     ``.robust`` versions for categorical data (``lav_fit_catml_dwls``) are not computed.
 Difference test of nested models (:func:`satorra2000_difference_test`)
     lavaan's default for WLSMV / ULSMV, ``lavTestLRT(m1, m0, method = "satorra.2000")``
     with the scaled-shifted correction (``lav_test_diff_Satorra2000``, ``A`` by the delta
     method, the global second trace of lavaan 0.6.13+).
 Missing data
-    ``missing = "listwise"`` (lavaan's default) or ``"pairwise"`` (thresholds and
-    correlations from the available rows, ``N`` all rows; n per pair in
+    ``missing = "listwise"`` (lavaan's default) or ``"pairwise"`` (thresholds, means,
+    variances and correlations from the available rows, ``N`` all rows; n per pair in
     :meth:`OrdinalFit.pairs`).
+Not implemented
+    Multi-group models with continuous indicators (refused with ``NotImplementedError``);
+    observed covariates and regressions on observed variables.
 
 Examples
 --------
@@ -77,7 +91,7 @@ import pandas as pd
 from scipy import stats
 
 from policestress import fitstats
-from policestress.polychoric import ordinal_codes, polychoric
+from policestress.polychoric import mixed_correlations, ordinal_codes, polychoric
 from policestress.sem.estimate import Moments
 from policestress.sem.fit import (
     SEMFit,
@@ -107,9 +121,14 @@ _MATRIX_OPS = ("=~", "~~", "~", "~1")
 class OrdinalRepresentation(Representation):
     """The model matrices of an ordinal model: a parameter table with threshold (``|``) and
     scaling-factor (``~*~``) rows besides the matrix rows, and residual variances of the
-    items derived from the others (delta parameterization)."""
+    ordered items derived from the others (delta parameterization). Continuous indicators
+    (``ordered`` naming only some) keep free intercepts and residual variances, and a
+    scaling factor of 1."""
 
-    def __init__(self, table: pd.DataFrame, observed: list[str], eta: list[str], dummies):
+    def __init__(
+        self, table: pd.DataFrame, observed: list[str], eta: list[str], dummies,
+        ordered: list[str] | None = None,
+    ):  # fmt: skip
         self.table = table
         self.observed, self.eta, self.dummies = observed, eta, dummies
         self.p, self.m = len(observed), len(eta)
@@ -120,16 +139,31 @@ class OrdinalRepresentation(Representation):
         self._dummy_pairs = [(obs[d], lat[d]) for d in dummies]
         self.meanstructure = True
         self.used = [np.unique(s.free[s.free >= 0]) for s in self.specs]
+        ordered = list(observed) if ordered is None else ordered
+        self.ord_pos = np.array([obs[x] for x in observed if x in ordered], dtype=int)
+        self.num_pos = np.array([obs[x] for x in observed if x not in ordered], dtype=int)
         n_groups = len(self.specs)
         self.th_rows, self.delta_rows, self.resid_rows = [], [], []
         for g in range(1, n_groups + 1):
             sub = table[table["group"] == g]
             th = sub[sub["op"] == "|"]
-            self.th_rows.append((th.index.to_numpy(), np.array([obs[x] for x in th["lhs"]])))
+            by_item = {x: th.index[th["lhs"] == x].to_numpy() for x in observed}
+            # lavaan's order (computeTH): each variable in turn, its thresholds or, for a
+            # continuous one, a single entry (minus its mean; row -1: no threshold)
+            rows = [r for x in observed for r in (by_item[x] if x in ordered else [-1])]
+            item = [obs[x] for x in observed for _ in (by_item[x] if x in ordered else [-1])]
+            self.th_rows.append((np.array(rows, dtype=int), np.array(item, dtype=int)))
             dl = sub[sub["op"] == "~*~"].set_index("lhs")
-            self.delta_rows.append(np.array([dl.loc[x, "_row"] for x in observed], dtype=int))
+            ord_names = [observed[i] for i in self.ord_pos]
+            self.delta_rows.append(np.array([dl.loc[x, "_row"] for x in ord_names], dtype=int))
             rv = sub[(sub["op"] == "~~") & (sub["lhs"] == sub["rhs"]) & sub["lhs"].isin(observed)]
-            self.resid_rows.append(rv.set_index("lhs").loc[observed, "_row"].to_numpy(dtype=int))
+            self.resid_rows.append(rv.set_index("lhs").loc[ord_names, "_row"].to_numpy(dtype=int))
+
+    def scaling(self, vals: np.ndarray, g: int) -> np.ndarray:
+        """The scaling factors ``Delta`` of every observed variable (1 for continuous)."""
+        delta = np.ones(self.p)
+        delta[self.ord_pos] = vals[self.delta_rows[g]]
+        return delta
 
     def values(self, theta: np.ndarray) -> np.ndarray:
         free = self.table["free"].to_numpy(dtype=int)
@@ -138,46 +172,64 @@ class OrdinalRepresentation(Representation):
             vals[self.resid_rows[g]] = 0.0
             mm = Representation.matrices(self, theta, g, vals)
             delta = vals[self.delta_rows[g]]
-            vals[self.resid_rows[g]] = 1.0 / delta**2 - np.diag(mm.sigma)
+            vals[self.resid_rows[g]] = 1.0 / delta**2 - np.diag(mm.sigma)[self.ord_pos]
         return vals
 
     def implied(self, theta: np.ndarray, g: int, values: np.ndarray | None = None):
-        """Implied thresholds and correlations (lavaan's ``WLS.est``) and the matrices."""
+        """Implied statistics (lavaan's ``WLS.est``: thresholds and minus the means of the
+        continuous variables, their variances, the correlations and covariances) and the
+        matrices."""
         vals = self.values(theta) if values is None else values
         mm = self.matrices(theta, g, vals)
-        delta = vals[self.delta_rows[g]]
+        delta = self.scaling(vals, g)
         rows, item = self.th_rows[g]
-        th = delta[item] * (vals[rows] - mm.mu[item])
-        ii, jj = np.tril_indices(self.p, k=-1)
-        order = np.lexsort((ii, jj))  # lavaan's vech(diagonal = FALSE): by column
-        ii, jj = ii[order], jj[order]
+        th = delta[item] * (np.where(rows >= 0, vals[rows], 0.0) - mm.mu[item])
+        ii, jj = self.pair_index()
         cor = delta[ii] * delta[jj] * mm.sigma[ii, jj]
-        return np.concatenate([th, cor]), mm, (ii, jj)
+        var = np.diag(mm.sigma)[self.num_pos]
+        return np.concatenate([th, var, cor]), mm, (ii, jj)
+
+    def pair_index(self) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs ``(i, j)``, ``i > j``, in lavaan's ``vech(diagonal = FALSE)`` order."""
+        ii, jj = np.tril_indices(self.p, k=-1)
+        order = np.lexsort((ii, jj))  # by column
+        return ii[order], jj[order]
+
+    def stat_jacobian(self, ds, dm, delta, g) -> np.ndarray:
+        """Derivatives of :meth:`implied` from those of ``Sigma*`` (``ds``, k x p x p) and
+        ``mu*`` (``dm``, k x p) with respect to k matrix entries."""
+        _, item = self.th_rows[g]
+        ii, jj = self.pair_index()
+        T, Q = len(item), len(self.num_pos)
+        out = np.zeros((T + Q + len(ii), ds.shape[0]))
+        out[:T] = -delta[item][:, None] * dm[:, item].T
+        out[T : T + Q] = ds[:, self.num_pos, self.num_pos].T
+        out[T + Q :] = (delta[ii] * delta[jj])[:, None] * ds[:, ii, jj].T
+        return out
 
     def wls_delta(self, theta: np.ndarray, g: int) -> np.ndarray:
         """Jacobian of :meth:`implied` with respect to all free parameters (lavaan's Delta)."""
         vals = self.values(theta)
         est, mm, (ii, jj) = self.implied(theta, g, vals)
-        delta = vals[self.delta_rows[g]]
+        delta = self.scaling(vals, g)
         rows, item = self.th_rows[g]
-        T = len(rows)
+        T, Q = len(rows), len(self.num_pos)
         out = np.zeros((len(est), self.n_free))
         # matrix parameters (the derived residual variances change only the diagonal)
         ds, dm = self.derivatives(mm, g)
         used = self.used[g]
-        out[:T, used] += -delta[item][:, None] * dm[:, item].T
-        out[T:, used] += (delta[ii] * delta[jj])[:, None] * ds[:, ii, jj].T
+        out[:, used] += self.stat_jacobian(ds, dm, delta, g)
         free = self.table["free"].to_numpy(dtype=int)
         for k, row in enumerate(rows):  # thresholds
-            if free[row] > 0:
+            if row >= 0 and free[row] > 0:
                 out[k, free[row] - 1] += delta[item[k]]
-        for i, row in enumerate(self.delta_rows[g]):  # scaling factors
+        s = mm.sigma[ii, jj]
+        for i, row in zip(self.ord_pos, self.delta_rows[g], strict=True):  # scaling factors
             if free[row] > 0:
                 col = free[row] - 1
                 on_th = item == i
                 out[:T][on_th, col] += vals[rows[on_th]] - mm.mu[i]
-                s = mm.sigma[ii, jj]
-                out[T:, col] += np.where(ii == i, delta[jj] * s, 0.0) + np.where(
+                out[T + Q :, col] += np.where(ii == i, delta[jj] * s, 0.0) + np.where(
                     jj == i, delta[ii] * s, 0.0
                 )
         return out
@@ -239,15 +291,30 @@ def _ordinal_table(base: pd.DataFrame, ordered: list[str], group_equal, group_pa
 @dataclass
 class _GroupStats:
     n: int
-    obs: np.ndarray  # thresholds then correlations (lavaan's wls.obs)
+    obs: np.ndarray  # thresholds (minus means), variances, correlations (lavaan's wls.obs)
     gamma: np.ndarray  # NACOV
     weight: np.ndarray  # diagonal of W
-    rho: np.ndarray
+    rho: np.ndarray  # lavaan's sample COV: correlations, covariances of continuous items
     pairs: pd.DataFrame
     n_th: int
+    n_var: int = 0  # variances of continuous items
+    mean: np.ndarray | None = None  # of the continuous items (0 for the ordered ones)
+
+    @property
+    def n_uni(self) -> int:
+        """Entries before the correlations: thresholds, minus means and variances."""
+        return self.n_th + self.n_var
 
 
-def _group_stats(frame: pd.DataFrame, estimator: str, missing: str) -> _GroupStats:
+def _group_stats(frame: pd.DataFrame, estimator: str, missing: str, ordered) -> _GroupStats:
+    if len(ordered) < frame.shape[1]:
+        res = mixed_correlations(frame, ordered=ordered, missing=missing)
+        gamma = res.acov.to_numpy()
+        weight = 1.0 / np.diag(gamma) if estimator == "WLSMV" else np.ones(len(gamma))
+        return _GroupStats(
+            res.n, res.statistics, gamma, weight, res.cov.to_numpy(), res.pairs, res.n_th,
+            res.n_var, res.mean.to_numpy(),
+        )  # fmt: skip
     res = polychoric(frame, missing=missing)
     gamma = res.acov.to_numpy()
     weight = 1.0 / np.diag(gamma) if estimator == "WLSMV" else np.ones(len(gamma))
@@ -305,14 +372,19 @@ def _gauss_newton(rep, stats_, theta, ntotal, max_iter=500, tol=1e-9):
     return theta, False, max_iter
 
 
+def _moments(st: _GroupStats, p: int) -> Moments:
+    """A group's means (0 for ordered items) and ``COV``, for start values."""
+    return Moments(st.n, np.zeros(p) if st.mean is None else st.mean, st.rho)
+
+
 def _start_values(rep, table, stats_, variables) -> np.ndarray:
-    moments = [Moments(st.n, np.zeros(rep.p), st.rho) for st in stats_]
+    moments = [_moments(st, rep.p) for st in stats_]
     theta = _continuous_start(rep, table, moments, variables)
     free = table["free"].to_numpy()
     for g, st in enumerate(stats_):
         rows, _ = rep.th_rows[g]
         for k, row in enumerate(rows):
-            if free[row] > 0:
+            if row >= 0 and free[row] > 0:
                 theta[free[row] - 1] = st.obs[k]
     for row in np.flatnonzero((table["op"] == "~*~").to_numpy() & (free > 0)):
         theta[free[row] - 1] = 1.0
@@ -399,12 +471,12 @@ def fit_ordinal(
         )
     parsed = parse(model) if isinstance(model, str) else model
     v = model_variables(parsed, fixed_x=model_type == "sem")
-    ordered_items = list(v.ov) if ordered is True else [str(x) for x in ordered]
-    continuous = [x for x in v.ov if x not in ordered_items]
-    if continuous:
-        raise NotImplementedError(
-            f"model {name!r}: ordinal estimation here needs every observed variable ordered; "
-            f"continuous: {continuous}"
+    ordered_names = list(v.ov) if ordered is True else [str(x) for x in ordered]
+    ordered_items = [x for x in v.ov if x in ordered_names]  # the model's order
+    continuous = [x for x in v.ov if x not in ordered_names]
+    if not ordered_items:
+        raise ValueError(
+            f"model {name!r}: ordered= names none of the model's observed variables ({list(v.ov)})"
         )
     if v.ov_x or _dummies(parsed, v):
         raise NotImplementedError(
@@ -416,9 +488,12 @@ def fit_ordinal(
         frame = frame.dropna(subset=v.ov)
     else:
         frame = frame[frame[v.ov].notna().any(axis=1)]
-    _, lev = ordinal_codes(frame[v.ov])
-    levels = dict(zip(v.ov, lev, strict=True))
-    problems = _empty_categories(frame, v.ov, group, labels, levels)
+    _, lev = ordinal_codes(frame[ordered_items])
+    levels = dict(zip(ordered_items, lev, strict=True))
+    for x in continuous:
+        if not pd.api.types.is_numeric_dtype(frame[x]):
+            raise ValueError(f"model {name!r}: continuous indicator {x!r} is not numeric")
+    problems = _empty_categories(frame, ordered_items, group, labels, levels)
     if problems:
         shown = "; ".join(problems[:3]) + (
             f"; and {len(problems) - 3} more" if len(problems) > 3 else ""
@@ -428,8 +503,14 @@ def fit_ordinal(
             "the sparse categories (policestress.sem.ordinal.merge_empty_categories) or drop "
             "the item"
         )
+    if continuous and len(labels) > 1:
+        raise NotImplementedError(
+            f"model {name!r}: multi-group models with continuous indicators besides the "
+            f"ordered ones ({continuous}) are not implemented; fit the groups one by one, or "
+            "name every indicator in ordered="
+        )
     blocks = [frame if group is None else frame[frame[group] == lab] for lab in labels]
-    stats_ = [_group_stats(b[v.ov], estimator, missing) for b in blocks]
+    stats_ = [_group_stats(b[v.ov], estimator, missing, ordered_items) for b in blocks]
     base = build_partable(
         parsed,
         len(labels),
@@ -440,8 +521,8 @@ def fit_ordinal(
         group_equal=[c for c in group_equal if c != "thresholds"],
         group_partial=[p for p in group_partial if "|" not in p],
     )
-    table = _ordinal_table(base, v.ov, group_equal, group_partial, levels)
-    rep = OrdinalRepresentation(table, v.ov, list(v.lv), [])
+    table = _ordinal_table(base, ordered_items, group_equal, group_partial, levels)
+    rep = OrdinalRepresentation(table, v.ov, list(v.lv), [], ordered_items)
     fit = OrdinalFit(
         name=name,
         model_type=model_type,
@@ -456,7 +537,7 @@ def fit_ordinal(
         observed=list(v.ov),
         latent=list(v.lv),
         rep=rep,
-        moments=[Moments(st.n, np.zeros(len(v.ov)), st.rho) for st in stats_],
+        moments=[_moments(st, len(v.ov)) for st in stats_],
         theta=np.zeros(0),
         converged=False,
         iterations=0,
@@ -524,12 +605,13 @@ class OrdinalFit(SEMFit):
         vals = self.rep.values(theta)
         for g in range(len(self.n_by_group)):
             rows, item = self.rep.th_rows[g]
-            delta = vals[self.rep.delta_rows[g]]
-            out[rows] = vals[rows] * delta[item]  # tau / sd(y*), sd(y*) = 1 / Delta
+            delta = self.rep.scaling(vals, g)
+            th = rows >= 0
+            out[rows[th]] = vals[rows[th]] * delta[item[th]]  # tau / sd(y*), sd(y*) = 1 / Delta
             out[self.rep.delta_rows[g]] = vals[self.rep.delta_rows[g]]
             # the derived residual variances, standardized: 1 - R^2 of y*
             rr = self.rep.resid_rows[g]
-            out[rr] = vals[rr] * delta**2
+            out[rr] = vals[rr] * delta[self.rep.ord_pos] ** 2
         return out
 
     def modindices(self, sort: bool = True, minimum: float = 0.0) -> pd.DataFrame:
@@ -555,8 +637,7 @@ class OrdinalFit(SEMFit):
             st = self.group_stats[g]
             mm = rep.matrices(self.theta, g, vals)
             est, _, (ii, jj) = rep.implied(self.theta, g, vals)
-            delta = vals[rep.delta_rows[g]]
-            th_rows, item = rep.th_rows[g]
+            delta = rep.scaling(vals, g)
             present = set(zip(spec.kind, spec.r, spec.c, strict=True))
             cand = [("lambda", i, j) for j in real for i in range(rep.p)]
             cand += [("theta", a, b) for a in range(rep.p) for b in range(a)]
@@ -575,10 +656,7 @@ class OrdinalFit(SEMFit):
             ds, dm = rep.entry_derivatives(
                 mm, kind, np.array([c[1] for c in cand]), np.array([c[2] for c in cand])
             )
-            t = len(th_rows)
-            dc = np.zeros((len(est), len(cand)))
-            dc[:t] = -delta[item][:, None] * dm[:, item].T
-            dc[t:] = (delta[ii] * delta[jj])[:, None] * ds[:, ii, jj].T
+            dc = rep.stat_jacobian(ds, dm, delta, g)
             fg = st.n / n
             wdc = st.weight[:, None] * dc
             i11 = fg * np.einsum("ak,ak->k", dc, wdc)
@@ -624,11 +702,16 @@ class OrdinalFit(SEMFit):
         return pd.concat(frames, ignore_index=True)
 
     def residual_correlations(self, g: int = 0) -> np.ndarray:
-        """Polychoric minus implied correlations of group ``g``."""
+        """Sample minus implied correlations of group ``g`` (polychoric, polyserial and
+        Pearson), both scaled by the sample standard deviations (lavaan's ``cor.bentler``;
+        1 for ordered items)."""
         est, _, (ii, jj) = self.rep.implied(self.theta, g)
         st = self.group_stats[g]
         out = np.zeros((self.rep.p, self.rep.p))
-        out[ii, jj] = st.obs[st.n_th :] - est[st.n_th :]
+        out[ii, jj] = st.obs[st.n_uni :] - est[st.n_uni :]
+        if st.n_var:
+            sd = np.sqrt(np.diag(st.rho))
+            out[ii, jj] /= sd[ii] * sd[jj]
         return out + out.T
 
     def _tests(self):
@@ -644,17 +727,18 @@ class OrdinalFit(SEMFit):
             d = st.obs - est
             chisq += (st.n - 1) * float(d @ (st.weight * d))
             ndat += len(st.obs)
-            r = st.obs[st.n_th :]
-            base_chisq += (st.n - 1) * float(r @ (st.weight[st.n_th :] * r))
+            r = st.obs[st.n_uni :]
+            base_chisq += (st.n - 1) * float(r @ (st.weight[st.n_uni :] * r))
         df = ndat - self.npar
-        # baseline: each group's thresholds free, correlations zero
-        t_total = sum(st.n_th for st in self.group_stats)
+        # baseline: each group's thresholds (and the continuous items' means and variances)
+        # free, correlations zero
+        t_total = sum(st.n_uni for st in self.group_stats)
         offset = 0
         full_base = []
         for st in self.group_stats:
             bd = np.zeros((len(st.obs), t_total))
-            bd[np.arange(st.n_th), offset + np.arange(st.n_th)] = 1.0
-            offset += st.n_th
+            bd[np.arange(st.n_uni), offset + np.arange(st.n_uni)] = 1.0
+            offset += st.n_uni
             full_base.append(bd)
         e_base = sum(
             st.n / n * d.T @ (st.weight[:, None] * d)
