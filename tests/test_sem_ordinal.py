@@ -97,7 +97,9 @@ fits <- list(
   scalar = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
                group.equal = c("thresholds", "loadings", "intercepts")),
   loadings_only = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
-                      group.equal = "loadings")
+                      group.equal = "loadings"),
+  loadings_intercepts = cfa(model, d, ordered = items, estimator = "WLSMV", group = "g",
+                            group.equal = c("loadings", "intercepts"))
 )
 result <- lapply(fits, out)
 mi_out <- function(fit) {
@@ -150,6 +152,10 @@ FITS = {
         estimator="WLSMV", group="g", group_equal=["thresholds", "loadings", "intercepts"]
     ),
     "loadings_only": dict(estimator="WLSMV", group="g", group_equal=["loadings"]),
+    # lavaan: "intercepts" implies "thresholds" with ordered items (lav_options_set)
+    "loadings_intercepts": dict(
+        estimator="WLSMV", group="g", group_equal=["loadings", "intercepts"]
+    ),
 }
 
 
@@ -205,12 +211,12 @@ def test_estimates_ses_and_fit_measures_match_lavaan(key, fits, r_ref):
     np.testing.assert_allclose(merged["est"], merged["est_r"], atol=1e-5)
     np.testing.assert_allclose(merged["se"], merged["se_r"], atol=1e-5)
     assert (ours["op"] == "|").sum() == 18 * len(fit.n_by_group)
-    # std.all of loadings, thresholds and (derived) residual variances
+    # std.all of loadings, thresholds, (derived) residual variances and scaling factors
     std = pd.DataFrame(ref["std"]).rename(columns={"est": "std_r"})
     std["rhs"] = std["rhs"].fillna("")
     ours_std = ours.assign(std=fit._std_values(fit.theta))
     both = std.merge(ours_std, on=["lhs", "op", "rhs", "group"])
-    both = both[both["op"].isin(["=~", "|", "~~"])]
+    both = both[both["op"].isin(["=~", "|", "~~", "~*~"])]
     assert len(both) > 0
     np.testing.assert_allclose(both["std"], both["std_r"], atol=1e-5)
     fm = fit.fit_measures()

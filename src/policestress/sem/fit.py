@@ -1373,7 +1373,7 @@ def cfa(
     that does not converge has ``converged = False`` and says why.
 
     ``ordered``: ``True`` (every indicator) or the names of the ordinal indicators, the
-    others then continuous (lavaan's mixed case; single-group only), with ``estimator``
+    others then continuous (lavaan's mixed case), with ``estimator``
     ``"WLSMV"`` or ``"ULSMV"``: fitted by :mod:`policestress.sem.ordinal`.
 
     Parameters beyond lavaan's: ``group_label`` (group order; default order of appearance,

@@ -23,12 +23,14 @@ Model
     intercept ``nu_i`` and residual variance: its implied statistics are ``-mu*_i``,
     ``Sigma*_ii`` and its covariances ``Delta_j Sigma*_ij``.
 Identification (lavaan 0.6's defaults, stated)
-    Ordered items' intercepts fixed at 0 in every group. Single group and configural models: scaling
-    factors fixed at 1 and latent means at 0 in every group (thresholds and loadings free
-    per group, first loading 1 or ``std_lv``). With ``group_equal`` containing
-    ``"thresholds"``: thresholds equal across groups, scaling factors and latent means free
-    in groups 2..G (group 1 is the reference). ``"loadings"`` ties the loadings;
-    ``"intercepts"`` changes nothing (the intercepts are fixed at 0), as in lavaan.
+    Ordered items' intercepts fixed at 0 in every group. Single group and configural
+    models: scaling factors fixed at 1 and latent means at 0 in every group (thresholds,
+    loadings and the continuous items' intercepts and residual variances free per group,
+    first loading 1 or ``std_lv``). ``group_equal`` with ``"thresholds"`` or
+    ``"intercepts"`` means both (lavaan 0.6's ``lav_options_set`` for categorical data):
+    thresholds and the continuous items' intercepts equal across groups, scaling factors
+    and latent means free in groups 2..G (group 1 is the reference). ``"loadings"`` ties
+    the loadings, ``"residuals"`` the continuous items' residual variances.
 Estimator
     DWLS (WLSMV): ``F = sum_g (N_g - 1) / N (s_g - sigma_g)' W_g (s_g - sigma_g)`` with
     ``W_g = diag(1 / diag(Gamma_g))``; ULS (ULSMV): ``W_g = I``. Minimised by Gauss-Newton.
@@ -63,8 +65,7 @@ Missing data
     variances and correlations from the available rows, ``N`` all rows; n per pair in
     :meth:`OrdinalFit.pairs`).
 Not implemented
-    Multi-group models with continuous indicators (refused with ``NotImplementedError``);
-    observed covariates and regressions on observed variables.
+    Observed covariates and regressions on observed variables.
 
 Examples
 --------
@@ -469,6 +470,9 @@ def fit_ordinal(
         raise ValueError(
             f"missing must be 'listwise' or 'pairwise' with ordered items, got {missing!r}"
         )
+    if "thresholds" in group_equal or "intercepts" in group_equal:
+        # lavaan 0.6 (lav_options_set, categorical): each of the two implies the other
+        group_equal = tuple(dict.fromkeys([*group_equal, "thresholds", "intercepts"]))
     parsed = parse(model) if isinstance(model, str) else model
     v = model_variables(parsed, fixed_x=model_type == "sem")
     ordered_names = list(v.ov) if ordered is True else [str(x) for x in ordered]
@@ -502,12 +506,6 @@ def fit_ordinal(
             f"model {name!r}: some categories are empty: {shown}. lavaan refuses this too: merge "
             "the sparse categories (policestress.sem.ordinal.merge_empty_categories) or drop "
             "the item"
-        )
-    if continuous and len(labels) > 1:
-        raise NotImplementedError(
-            f"model {name!r}: multi-group models with continuous indicators besides the "
-            f"ordered ones ({continuous}) are not implemented; fit the groups one by one, or "
-            "name every indicator in ordered="
         )
     blocks = [frame if group is None else frame[frame[group] == lab] for lab in labels]
     stats_ = [_group_stats(b[v.ov], estimator, missing, ordered_items) for b in blocks]
@@ -608,7 +606,7 @@ class OrdinalFit(SEMFit):
             delta = self.rep.scaling(vals, g)
             th = rows >= 0
             out[rows[th]] = vals[rows[th]] * delta[item[th]]  # tau / sd(y*), sd(y*) = 1 / Delta
-            out[self.rep.delta_rows[g]] = vals[self.rep.delta_rows[g]]
+            out[self.rep.delta_rows[g]] = 1.0  # lavaan's lav_standardize_all: y* has sd 1
             # the derived residual variances, standardized: 1 - R^2 of y*
             rr = self.rep.resid_rows[g]
             out[rr] = vals[rr] * delta[self.rep.ord_pos] ** 2
