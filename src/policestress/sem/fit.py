@@ -31,6 +31,7 @@ from policestress.sem.estimate import (
     fisher_scoring,
     observed_information,
 )
+from policestress.sem.missing import fiml_gradient, fiml_information
 from policestress.sem.model import Representation, vech_indices
 from policestress.sem.partable import partable as build_partable
 from policestress.sem.semopy_backend import fit_with_semopy, semopy_applicable
@@ -87,16 +88,26 @@ def modindices_table(rows: list[tuple], columns: list[str], minimum: float, sort
     return table.reset_index(drop=True)
 
 
-def _pattern_blocks(patterns):
-    """(n, observed mask, mean, covariance) per missing-data pattern of one group (one block,
-    every variable observed, for complete data summarised by its moments)."""
-    for j, obs in enumerate(patterns.observed):
-        yield (
-            int(patterns.freq[j]),
-            np.asarray(obs, dtype=bool),
-            patterns.means[j],
-            patterns.covs[j],
-        )
+def _sepc_factor(mm, kind: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Per candidate entry (matrix ``kind``, row ``r``, column ``c``) the factor that turns
+    its EPC into lavaan's ``sepc.all`` (the EPC standardized as ``std.all``)."""
+    sd_obs = np.sqrt(np.diag(mm.sigma))
+    sd_eta = np.sqrt(np.abs(np.diag(mm.phi)))
+    res_obs, res_eta = np.diag(mm.theta), np.diag(mm.psi)
+    rules = {
+        "lambda": lambda i, j: sd_eta[j] / sd_obs[i],
+        "beta": lambda i, j: sd_eta[j] / sd_eta[i],
+        "theta": lambda i, j: 1 / np.sqrt(np.abs(res_obs[i] * res_obs[j])),
+        "psi": lambda i, j: 1 / np.sqrt(np.abs(res_eta[i] * res_eta[j])),
+        "nu": lambda i, j: 1 / sd_obs[i],
+        "alpha": lambda i, j: 1 / sd_eta[i],
+    }
+    out = np.empty(len(kind))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name, rule in rules.items():
+            sel = kind == name
+            out[sel] = rule(r[sel], c[sel])
+    return out
 
 
 @dataclass
@@ -459,116 +470,98 @@ class SEMFit:
         cols = ["lhs", "op", "rhs", "group", "mi", "epc", "sepc.all"]
         if not self.fitted:
             return pd.DataFrame(columns=cols)
-        rep = self.rep
+        rep, n = self.rep, self.ntotal
         # lavaan: the score (gradient of the log-likelihood) and the *expected* information,
         # whatever the estimator; under FIML both are sums over the missing-data patterns of
         # their observed variables' moments (lav_mvnorm_missing: "structured", at the
-        # model-implied moments).
+        # model-implied moments). Both are taken once per group in moment space ([mu,]
+        # vech Sigma, :mod:`policestress.sem.missing`) and carried to the free parameters and
+        # to the candidates by their Jacobians: matrix products, no loop over the patterns.
         patterns = self._h1_patterns()
-        if self.missing == "listwise":
-            expected = MLObjective(rep, self.moments).unit_information(self.theta)
-        else:
-            expected = np.zeros((self.n_free, self.n_free))
+        rows_v, cols_v = vech_indices(rep.p)
+
+        def moment_jacobian(ds: np.ndarray, dm: np.ndarray) -> np.ndarray:
+            part = ds[:, rows_v, cols_v]
+            return np.hstack([dm, part]) if rep.meanstructure else part
+
+        expected = np.zeros((self.n_free, self.n_free))
+        groups = []
+        with threadpool_limits(limits=1, user_api="blas"):
             for g in range(len(rep.specs)):
-                mm = rep.matrices(self.theta, g)
-                ds_f, dm_f = rep.derivatives(mm, g)
-                used = rep.used[g]
-                for n_p, obs, _, _ in _pattern_blocks(patterns[g]):
-                    w = np.linalg.inv(mm.sigma[np.ix_(obs, obs)])
-                    a_f = np.matmul(w, ds_f[:, obs][:, :, obs])
-                    block = 0.5 * np.einsum("aij,bji->ab", a_f, a_f)
-                    block += dm_f[:, obs] @ w @ dm_f[:, obs].T
-                    expected[np.ix_(used, used)] += n_p / self.ntotal * block
-        jac = self._constraint_jacobian(self.theta)
-        vcov_unit = constrained_inverse(expected, jac) if jac.shape[0] else np.linalg.inv(expected)
-        real = [k for k, f in enumerate(rep.eta) if f in self.latent]
-        exo = self.partable["exo"].to_numpy()
-        lhs_all, op_all, rhs_all = (self.partable[c].to_numpy() for c in ("lhs", "op", "rhs"))
-        plain = [i for i, x in enumerate(self.observed) if x not in rep.dummies]
-        rows = []
-        for g, spec in enumerate(rep.specs):
-            mm = rep.matrices(self.theta, g)
-            present = set(zip(spec.kind, spec.r, spec.c, strict=True))
-            cand, names = [], []
-            for j in real:
-                for i in plain:
-                    if ("lambda", i, j) not in present:
-                        cand.append(("lambda", i, j))
-                        names.append((rep.eta[j], "=~", self.observed[i]))
-            for a in range(len(plain)):
-                for b in range(a):
-                    i, j = plain[a], plain[b]
-                    if ("theta", max(i, j), min(i, j)) not in present:
-                        cand.append(("theta", max(i, j), min(i, j)))
-                        names.append((self.observed[j], "~~", self.observed[i]))
-            for a in range(rep.m):
-                for b in range(a):
-                    if ("psi", a, b) not in present:
-                        cand.append(("psi", a, b))
-                        names.append((rep.eta[b], "~~", rep.eta[a]))
-            fixed_rows = (spec.free < 0) & (exo[spec.rows] == 0)
-            for k in np.flatnonzero(fixed_rows):
-                cand.append((spec.kind[k], spec.r[k], spec.c[k]))
-                row = spec.rows[k]
-                names.append((lhs_all[row], op_all[row], rhs_all[row]))
-            if not cand:
-                continue
-            kind = np.array([c[0] for c in cand])
-            r = np.array([c[1] for c in cand])
-            c = np.array([c[2] for c in cand])
-            ds_c, dm_c = rep.entry_derivatives(mm, kind, r, c)
-            ds_f, dm_f = rep.derivatives(mm, g)
-            grad = np.zeros(len(cand))
-            i11 = np.zeros(len(cand))
-            i12 = np.zeros((len(cand), ds_f.shape[0]))
-            for n_p, obs, mean, cov in _pattern_blocks(patterns[g]):
-                wg = n_p / self.ntotal
-                sub_c, sub_f = ds_c[:, obs][:, :, obs], ds_f[:, obs][:, :, obs]
-                w = np.linalg.inv(mm.sigma[np.ix_(obs, obs)])
-                d = mean - mm.mu[obs]
-                core = w - w @ (cov + (np.outer(d, d) if rep.meanstructure else 0)) @ w
-                # gradient of F / 2 (lavaan's fmin) per candidate
-                grad += wg * 0.5 * np.einsum("kij,ij->k", sub_c, core)
-                a_c = np.matmul(w, sub_c)
-                a_f = np.matmul(w, sub_f)
-                block11 = 0.5 * np.einsum("kij,kji->k", a_c, a_c)
-                block12 = (
-                    0.5
-                    * a_c.reshape(len(cand), -1)
-                    @ a_f.transpose(0, 2, 1).reshape(a_f.shape[0], -1).T
+                mm, pats = rep.matrices(self.theta, g), patterns[g]
+                # without a mean structure (complete data: one pattern) the score is taken
+                # at the sample mean, where its mean part vanishes
+                mu = mm.mu if rep.meanstructure else pats.means[0]
+                info = fiml_information(
+                    pats, mu, mm.sigma, kind="expected", meanstructure=rep.meanstructure
                 )
-                if rep.meanstructure:
-                    grad += wg * (dm_c[:, obs] @ (-w @ d))
-                    block11 += np.einsum("ki,ij,kj->k", dm_c[:, obs], w, dm_c[:, obs])
-                    block12 += dm_c[:, obs] @ w @ dm_f[:, obs].T
-                i11 += wg * block11
-                i12 += wg * block12
-            full12 = np.zeros((len(cand), self.n_free))
-            full12[:, rep.used[g]] = i12
-            v = i11 - np.einsum("ka,ab,kb->k", full12, vcov_unit, full12)
-            v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
-            mi = self.ntotal * grad**2 / v
-            epc = -grad / v
-            sd_obs = np.sqrt(np.diag(mm.sigma))
-            sd_eta = np.sqrt(np.abs(np.diag(mm.phi)))
-            res_obs, res_eta = np.diag(mm.theta), np.diag(mm.psi)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                for k, (kd, i, j) in enumerate(cand):
-                    lhs, op, rhs = names[k]
-                    if kd == "lambda":
-                        factor = sd_eta[j] / sd_obs[i]
-                    elif kd == "beta":
-                        factor = sd_eta[j] / sd_eta[i]
-                    elif kd == "theta":
-                        factor = 1 / np.sqrt(np.abs(res_obs[i] * res_obs[j]))
-                    elif kd == "psi":
-                        factor = 1 / np.sqrt(np.abs(res_eta[i] * res_eta[j]))
-                    elif kd == "nu":
-                        factor = 1 / sd_obs[i]
-                    else:
-                        factor = 1 / sd_eta[i]
-                    rows.append((lhs, op, rhs, g + 1, mi[k], epc[k], epc[k] * factor))
+                info *= pats.n / n  # the unit information of all groups: weight n_g / N
+                score = fiml_gradient(pats, mu, mm.sigma)
+                if not rep.meanstructure:
+                    score = score[rep.p :]
+                delta_f = moment_jacobian(*rep.derivatives(mm, g))
+                used = rep.used[g]
+                expected[np.ix_(used, used)] += delta_f @ info @ delta_f.T
+                groups.append((mm, info, score, delta_f))
+            jac = self._constraint_jacobian(self.theta)
+            vcov_unit = (
+                constrained_inverse(expected, jac) if jac.shape[0] else np.linalg.inv(expected)
+            )
+            rows = []
+            for g, (mm, info, score, delta_f) in enumerate(groups):
+                cand, names = self._modindex_candidates(g)
+                if not cand:
+                    continue
+                kind = np.array([c[0] for c in cand])
+                r = np.array([c[1] for c in cand])
+                c = np.array([c[2] for c in cand])
+                delta_c = moment_jacobian(*rep.entry_derivatives(mm, kind, r, c))
+                grad = -(delta_c @ score) / n  # gradient of F / 2 (lavaan's fmin)
+                info_c = delta_c @ info
+                i11 = np.einsum("km,km->k", info_c, delta_c)
+                full12 = np.zeros((len(cand), self.n_free))
+                full12[:, rep.used[g]] = info_c @ delta_f.T
+                v = i11 - np.einsum("ka,ab,kb->k", full12, vcov_unit, full12)
+                v = np.where(v < np.finfo(float).eps ** (1 / 3), np.nan, v)
+                mi, epc = n * grad**2 / v, -grad / v
+                sepc = epc * _sepc_factor(mm, kind, r, c)
+                rows.extend(
+                    (*name, g + 1, *values)
+                    for name, values in zip(names, zip(mi, epc, sepc, strict=True), strict=True)
+                )
         return modindices_table(rows, cols, minimum, sort)
+
+    def _modindex_candidates(self, g: int) -> tuple[list[tuple], list[tuple]]:
+        """Group ``g``'s modification-index candidates as matrix entries (kind, row, column)
+        and as parameter-table names (lhs, op, rhs), in lavaan's order (see :meth:`modindices`)."""
+        rep, spec = self.rep, self.rep.specs[g]
+        real = [k for k, f in enumerate(rep.eta) if f in self.latent]
+        plain = [i for i, x in enumerate(self.observed) if x not in rep.dummies]
+        present = set(zip(spec.kind, spec.r, spec.c, strict=True))
+        cand, names = [], []
+        for j in real:
+            for i in plain:
+                if ("lambda", i, j) not in present:
+                    cand.append(("lambda", i, j))
+                    names.append((rep.eta[j], "=~", self.observed[i]))
+        for a in range(len(plain)):
+            for b in range(a):
+                i, j = plain[a], plain[b]
+                if ("theta", max(i, j), min(i, j)) not in present:
+                    cand.append(("theta", max(i, j), min(i, j)))
+                    names.append((self.observed[j], "~~", self.observed[i]))
+        for a in range(rep.m):
+            for b in range(a):
+                if ("psi", a, b) not in present:
+                    cand.append(("psi", a, b))
+                    names.append((rep.eta[b], "~~", rep.eta[a]))
+        exo = self.partable["exo"].to_numpy()
+        lhs, op, rhs = (self.partable[c].to_numpy() for c in ("lhs", "op", "rhs"))
+        for k in np.flatnonzero((spec.free < 0) & (exo[spec.rows] == 0)):
+            cand.append((spec.kind[k], spec.r[k], spec.c[k]))
+            row = spec.rows[k]
+            names.append((lhs[row], op[row], rhs[row]))
+        return cand, names
 
     # -- fit measures -------------------------------------------------------------------
 
