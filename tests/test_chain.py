@@ -144,6 +144,10 @@ def test_make_all_publishes_every_stage(scratch):
     assert (scratch / "data" / "processed" / SITE / "analysis.csv").exists()
     report = (scratch / "reports" / SITE / "report.html").read_text(encoding="utf-8")
     assert "SIMULATED" in report
+    # the CFA section says what the EFA found (the report reads both stages' outputs)
+    cfa_section = report[report.index('id="stage-cfa"') : report.index('id="stage-invariance"')]
+    used = int(pd.read_csv(scratch / "tables" / SITE / "efa_adequacy.csv")["n_factors_used"][0])
+    assert f"探索性因子分析：提取 {used} 个因子" in cfa_section
     _assert_publication_tables(scratch, SITE)
     staging = scratch / "build" / SITE
     assert not staging.exists() or not [p for p in staging.iterdir() if p.is_dir()]
@@ -265,9 +269,10 @@ def test_a_change_of_efa_n_factors_reruns_exactly_what_reads_it(scratch):
         site_file.write_bytes(original)
         make(scratch, "-n", "all")  # the stamps go back to the original settings
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    # cfa reads the EFA tables, the report everything; descriptives, eri, invariance and
-    # synthesis do not read efa's settings or outputs, validate and the export neither
-    assert ran(proc.stdout) == {"efa", "cfa", "report"}, proc.stdout
+    # the report reads everything (its CFA section says what the EFA found); descriptives,
+    # cfa, eri, invariance and synthesis do not read efa's settings or outputs, validate and
+    # the export neither
+    assert ran(proc.stdout) == {"efa", "report"}, proc.stdout
     assert "policestress.simulate" not in proc.stdout
     assert ran(make(scratch, "-n", "all").stdout) == set()
 
@@ -292,8 +297,8 @@ def test_touching_a_stage_reruns_it_and_what_follows(scratch):
         proc = make(scratch, "-n", "all")
     finally:
         os.utime(notebook, ns=(before.st_atime_ns, before.st_mtime_ns))
-    # cfa reads the EFA tables; the report gathers everything; nothing else reads them
-    assert ran(proc.stdout) == {"efa", "cfa", "report"}
+    # the report gathers everything; nothing else reads the EFA's outputs
+    assert ran(proc.stdout) == {"efa", "report"}
 
 
 def test_published_tables_hold_aggregates_only(scratch):
@@ -533,7 +538,7 @@ def test_an_interactive_run_never_reaches_the_report_unnoticed(scratch):
     # the chain's own run puts everything right again
     proc = make(scratch, "-W", f"notebooks/{STAGES['efa'].notebook}", "all")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert ran(proc.stdout) == {"efa", "cfa", "report"}
+    assert ran(proc.stdout) == {"efa", "report"}
     assert all((tables / n).read_bytes() == b for n, b in published.items())
 
 
@@ -548,8 +553,8 @@ def test_failing_stage_leaves_nothing_of_itself_or_downstream(scratch):
     nbformat.write(nb, path)
     lab_number = sum(c.cell_type == "code" for c in nb.cells)  # as JupyterLab numbers it
     record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
-    downstream_files = [scratch / p for s in ("efa", "cfa", "report") for p in record["stages"][s]]
-    untouched = [scratch / p for p in record["stages"]["descriptives"]]
+    downstream_files = [scratch / p for s in ("efa", "report") for p in record["stages"][s]]
+    untouched = [scratch / p for s in ("descriptives", "cfa") for p in record["stages"][s]]
     proc = make(scratch, "all")
     log = proc.stdout + proc.stderr
     assert proc.returncode != 0
@@ -557,13 +562,13 @@ def test_failing_stage_leaves_nothing_of_itself_or_downstream(scratch):
     assert "[efa] RuntimeError: deliberate failure for the test" in log  # the traceback
     assert f"[efa] Check: the file or setting the error names; config/sites/{SITE}/site.yml" in log
     assert downstream_files and not any(p.exists() for p in downstream_files)
-    for stage in ("efa", "cfa", "report"):
+    for stage in ("efa", "report"):
         assert not (scratch / "reports" / SITE / STAGES[stage].notebook).exists(), stage
     assert not (scratch / "reports" / SITE / "report.html").exists()
     assert not (scratch / "build" / SITE / "efa").exists()
-    assert all(p.exists() for p in untouched)  # descriptives does not read efa
+    assert all(p.exists() for p in untouched)  # descriptives and cfa do not read efa
     record = json.loads((scratch / "reports" / SITE / "provenance.json").read_text())
-    assert not {"efa", "cfa", "report"} & set(record["stages"])
+    assert not {"efa", "report"} & set(record["stages"])
 
 
 def test_invalid_export_stops_the_chain(scratch):

@@ -197,6 +197,48 @@ def test_report_has_every_manifest_file_and_no_orphan(project):
     assert "Cronbach's α of the 1 constructs ranges from .81 to .81" in text
 
 
+def test_cfa_section_says_what_the_efa_found(project):
+    """The cfa stage does not read the efa stage's outputs (it need not wait for it): the
+    report, which reads both, sets the EFA's factors and flagged items beside the CFA."""
+    cfg = load_site(SITE, root=project)
+    chosen = cfg.get("cfa.chosen_model")
+    tables = project / "tables" / SITE
+    pd.DataFrame({"n_factors_used": [3], "n_factors_parallel": [2]}).to_csv(
+        tables / "efa_adequacy.csv", index=False
+    )
+    pd.DataFrame(
+        {"item": ["W1", "W2"], "flagged": [True, False], "reasons": ["communality < 0.3", ""]}
+    ).to_csv(tables / "efa_item_flags.csv", index=False)
+    fit = {"chi2": 10.0, "df": 5, "p": 0.07, "cfi": 0.99, "tli": 0.98, "rmsea": 0.03}
+    fit |= {"rmsea_ci_low": 0.0, "rmsea_ci_high": 0.06, "srmr": 0.03, "bic": 100.0}
+    pd.DataFrame([{"model": chosen, **fit}]).to_csv(tables / "cfa_fit.csv", index=False)
+    pd.DataFrame(
+        {"model": [chosen], "lhs": ["workload"], "op": ["=~"], "rhs": ["W1"], "std_all": [0.414]}
+    ).to_csv(tables / "cfa_estimates.csv", index=False)
+    folder = project / "reports" / SITE / ".manifest"
+    for stage, stems in (
+        ("efa", ["efa_adequacy", "efa_item_flags"]),
+        ("cfa", ["cfa_fit", "cfa_estimates"]),
+    ):
+        files = [f"tables/{SITE}/{stem}.csv" for stem in stems]
+        (folder / f"{stage}.json").write_text(json.dumps(files), encoding="utf-8")
+
+    def text(language: str) -> str:
+        published = report.collect_outputs(cfg.paths)
+        rows = published[published["stage"] == "cfa"]
+        return report.stage_interpretation("cfa", cfg, rows, language, published)
+
+    assert text("en").endswith(
+        ". EFA: 3 factors used (parallel analysis suggested 2); the codebook has 1 constructs. "
+        "1 items flagged by the EFA: W1 (communality < 0.3; standardized loading in the chosen "
+        "model: .41 on workload)."
+    )
+    assert "。探索性因子分析：提取 3 个因子（平行分析建议 2 个）；代码本有 1 个构念。" in text("zh")
+    # without the EFA's outputs the CFA's text stands alone
+    (folder / "efa.json").unlink()
+    assert "EFA" not in text("en") and text("en").startswith("Second-order")
+
+
 def test_report_lists_tables_and_figures_with_working_anchors(project):
     cfg = load_site(SITE, root=project)
     source = report.build_report(cfg).read_text(encoding="utf-8")

@@ -221,6 +221,65 @@ def cfa_text(
     return text + ("。" if language == "zh" else ".")
 
 
+def efa_cfa_text(
+    adequacy: pd.DataFrame,
+    flags: pd.DataFrame,
+    estimates: pd.DataFrame,
+    chosen: str,
+    n_constructs: int,
+    language: str = "en",
+) -> str:
+    """What the EFA said, beside the CFA: its number of factors against the codebook's
+    constructs, and the items it flagged with their standardized loading in the chosen model.
+
+    ``adequacy`` and ``flags`` are the efa stage's ``efa_adequacy.csv`` and
+    ``efa_item_flags.csv``, ``estimates`` the cfa stage's ``cfa_estimates.csv``.
+
+    Examples
+    --------
+    >>> ad = pd.DataFrame({"n_factors_used": [15], "n_factors_parallel": [14]})
+    >>> flags = pd.DataFrame({"item": ["A1", "A2"], "flagged": [True, False],
+    ...     "reasons": ["communality < 0.3", ""]})
+    >>> est = pd.DataFrame({"model": ["m", "m"], "op": ["=~", "=~"], "lhs": ["a", "a"],
+    ...     "rhs": ["A1", "A2"], "std_all": [0.412, 0.7]})
+    >>> efa_cfa_text(ad, flags, est, "m", 15)
+    'EFA: 15 factors used (parallel analysis suggested 14); the codebook has 15 constructs. 1 items flagged by the EFA: A1 (communality < 0.3; standardized loading in the chosen model: .41 on a).'
+    """
+    _check(language)
+    a = adequacy.iloc[0]
+    used, suggested = int(a["n_factors_used"]), int(a["n_factors_parallel"])
+    flagged = flags.loc[flags["flagged"].astype(bool), ["item", "reasons"]]
+    loads = estimates[(estimates["model"] == chosen) & (estimates["op"] == "=~")]
+    items = []
+    for item, reasons in zip(flagged["item"], flagged["reasons"].fillna(""), strict=True):
+        on = loads[loads["rhs"] == item]  # an item may load on more than one factor
+        if on.empty:
+            where = "不在所选模型中" if language == "zh" else "not in the chosen model"
+        elif language == "zh":
+            where = "所选模型中的标准化载荷：" + "，".join(
+                f"在 {f} 上为 {fmt(v, 'loading')}"
+                for f, v in zip(on["lhs"], on["std_all"], strict=True)
+            )
+        else:
+            where = "standardized loading in the chosen model: " + ", ".join(
+                f"{fmt(v, 'loading')} on {f}" for f, v in zip(on["lhs"], on["std_all"], strict=True)
+            )
+        items.append(
+            f"{item}（{reasons}；{where}）" if language == "zh" else f"{item} ({reasons}; {where})"
+        )
+    if language == "zh":
+        text = (
+            f"探索性因子分析：提取 {used} 个因子（平行分析建议 {suggested} 个）；代码本有 "
+            f"{n_constructs} 个构念。探索性因子分析标记了 {len(flagged)} 个条目"
+        )
+        return text + ("：" + "；".join(items) if items else "") + "。"
+    text = (
+        f"EFA: {used} factors used (parallel analysis suggested {suggested}); the codebook "
+        f"has {n_constructs} constructs. {len(flagged)} items flagged by the EFA"
+    )
+    return text + (": " + "; ".join(items) if items else "") + "."
+
+
 STEP_NAMES = {
     "en": {"configural": "configural", "metric": "metric", "scalar": "scalar", "strict": "strict"},
     "zh": {"configural": "形态", "metric": "弱（载荷）", "scalar": "强（截距）", "strict": "严格"},

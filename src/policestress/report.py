@@ -288,11 +288,19 @@ def _read_table(base: Path, rows: pd.DataFrame, stem: str) -> pd.DataFrame | Non
     return pd.read_csv(base / hit["path"].iloc[0], encoding="utf-8") if len(hit) else None
 
 
-def stage_interpretation(stage: str, cfg: SiteConfig, rows: pd.DataFrame, language: str) -> str:
+def stage_interpretation(
+    stage: str,
+    cfg: SiteConfig,
+    rows: pd.DataFrame,
+    language: str,
+    published: pd.DataFrame,
+) -> str:
     """The short interpretation of a stage (:mod:`policestress.interpret`) from its tables.
 
     Empty when the stage published none of the tables its text is written from (a site
-    without ERI items has no ERI text).
+    without ERI items has no ERI text). ``rows`` are the stage's outputs, ``published`` every
+    stage's, for the texts that set two stages side by side: the CFA's says what the EFA said
+    (the cfa stage does not read the efa stage's outputs, so it need not wait for it).
     """
     from policestress.plots.text import MODEL_LABELS
 
@@ -315,7 +323,18 @@ def stage_interpretation(stage: str, cfg: SiteConfig, rows: pd.DataFrame, langua
         return interpret.efa_text(ad, variance, language)
     if stage == "cfa" and (fit := table("cfa_fit")) is not None:
         chosen = cfg.get("cfa.chosen_model")
-        return interpret.cfa_text(fit, chosen, MODEL_LABELS[language], language)
+        text = interpret.cfa_text(fit, chosen, MODEL_LABELS[language], language)
+        efa = published[published["stage"] == "efa"]
+        adequacy = _read_table(base, efa, "efa_adequacy")
+        flags = _read_table(base, efa, "efa_item_flags")
+        estimates = table("cfa_estimates")
+        if adequacy is not None and flags is not None and estimates is not None:
+            n_constructs = len(cfg.codebook.scales("stress_sources"))
+            comparison = interpret.efa_cfa_text(
+                adequacy, flags, estimates, chosen, n_constructs, language
+            )
+            text += ("" if language == "zh" else " ") + comparison
+        return text
     if stage == "invariance" and (inv := table("invariance")) is not None:
         return interpret.invariance_text(inv, labels, language)
     if stage == "eri" and (prev := table("eri_prevalence")) is not None:
@@ -419,7 +438,7 @@ def build_sections(
                 "ran": not rows.empty,
                 "skipped": skip_reason(cfg.paths, stage),
                 "title": SECTION_TITLES.get(stage, {}).get(language, stage),
-                "interpretation": stage_interpretation(stage, cfg, rows, language)
+                "interpretation": stage_interpretation(stage, cfg, rows, language, published)
                 if not rows.empty
                 else "",
                 "items": tables + items,

@@ -128,7 +128,7 @@ _STAGE_LIST = [
     Stage(
         "cfa",
         "03_cfa.ipynb",
-        ("validate", "efa"),
+        ("validate",),
         ("cfa",),
         "Confirmatory factor analysis",
         "验证性因子分析",

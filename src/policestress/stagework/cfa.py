@@ -174,7 +174,6 @@ def run(
         "fit_shown": fit_table[FIT_SHOWN + [c for c in ROBUST_SHOWN if c in fit_table]],
         "chosen_loadings": chosen[chosen["op"] == "=~"],
         "validity": validity[validity["model"].isin([chosen_model, "eri"])],
-        "efa": _efa_comparison(cfg, chosen),
     }
     return work
 
@@ -201,29 +200,3 @@ def _path_diagrams(cfg: SiteConfig, fits: dict, chosen_model: str) -> dict:
         for part, fig in diagrams.items():
             figures[f"cfa_path_{name}_{part}" if part else f"cfa_path_{name}"] = fig
     return figures
-
-
-def _efa_comparison(cfg: SiteConfig, chosen: pd.DataFrame) -> dict:
-    """What stage 02 said: its number of factors beside the codebook's constructs, and the
-    items it flagged with their standardized loading in the chosen model."""
-    try:
-        flags = pd.read_csv(cfg.paths.read_table("efa_item_flags.csv"))
-    except FileNotFoundError:
-        return {
-            "text": "efa_item_flags.csv not found: run the efa stage to compare.",
-            "items": None,
-        }
-    adequacy = pd.read_csv(cfg.paths.read_table("efa_adequacy.csv")).iloc[0]
-    n_constructs = len(cfg.codebook.scales("stress_sources"))
-    flagged = flags.loc[flags["flagged"].astype(bool), ["item", "reasons"]]
-    loads = chosen[chosen["op"] == "=~"][["lhs", "rhs", "std_all"]]
-    loads = loads.rename(columns={"lhs": "factor", "rhs": "item"})
-    used, suggested = adequacy["n_factors_used"], adequacy["n_factors_parallel"]
-    text = say(
-        cfg.language,
-        f"探索性因子分析：提取 {used} 个因子（平行分析建议 {suggested} 个）；代码本有 "
-        f"{n_constructs} 个构念。探索性因子分析标记了 {len(flagged)} 个条目",
-        f"EFA: {used} factors used (parallel analysis suggested {suggested}); the codebook "
-        f"has {n_constructs} constructs. {len(flagged)} items flagged by the EFA",
-    )
-    return {"text": text, "items": flagged.merge(loads, on="item", how="left")}
