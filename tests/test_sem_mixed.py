@@ -105,6 +105,7 @@ fits <- list(
   stdlv = cfa(MODEL, d, ordered = ORDERED, estimator = "WLSMV", std.lv = TRUE),
   pairwise = cfa(MODEL, dm, ordered = ORDERED, estimator = "WLSMV", missing = "pairwise"),
   one_ordinal = cfa("f =~ x1 + c2 + c4 + c6", d, ordered = "x1", estimator = "WLSMV"),
+  structural = sem(paste(MODEL, "; f2 ~ f1"), d, ordered = ORDERED, estimator = "WLSMV"),
   configural = mg(),
   loadings_only = mg(group.equal = "loadings"),
   thresholds = mg(group.equal = "thresholds"),
@@ -124,6 +125,7 @@ FITS = {
     "stdlv": dict(estimator="WLSMV", std_lv=True),
     "pairwise": dict(estimator="WLSMV", missing="pairwise"),
     "one_ordinal": dict(estimator="WLSMV"),
+    "structural": dict(estimator="WLSMV"),  # sem(): f2 ~ f1
     "configural": dict(estimator="WLSMV", group="g"),
     "loadings_only": dict(estimator="WLSMV", group="g", group_equal=["loadings"]),
     "thresholds": dict(estimator="WLSMV", group="g", group_equal=["thresholds"]),
@@ -143,7 +145,9 @@ KEYS = ["lhs", "op", "rhs", "group"]
 
 
 def _model(key):
-    return "f =~ x1 + c2 + c4 + c6" if key == "one_ordinal" else MODEL
+    if key == "one_ordinal":
+        return "f =~ x1 + c2 + c4 + c6"
+    return MODEL + "; f2 ~ f1" if key == "structural" else MODEL
 
 
 def _ordered(key):
@@ -163,7 +167,8 @@ def fits(data, data_missing):
     out = {}
     for key, kw in FITS.items():
         frame = data_missing if key in MISSING else data
-        out[key] = sem.cfa(_model(key), frame, ordered=_ordered(key), **kw)
+        fitter = sem.sem if key == "structural" else sem.cfa
+        out[key] = fitter(_model(key), frame, ordered=_ordered(key), **kw)
     return out
 
 

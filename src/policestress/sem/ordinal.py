@@ -693,7 +693,8 @@ class OrdinalFit(SEMFit):
         return modindices_table(rows, cols, minimum, sort)
 
     def pairs(self) -> pd.DataFrame:
-        """Per group the pairs of items: ``group, item1, item2, rho, n, empty_cells``."""
+        """Per group the pairs of items: ``group, item1, item2, rho, n, empty_cells`` (and
+        ``kind``, polychoric / polyserial / pearson, when some items are continuous)."""
         frames = []
         for g, st in enumerate(self.group_stats):
             frames.append(st.pairs.assign(group=g + 1))
