@@ -2,6 +2,9 @@
 is loaded (not a KeyError or FileNotFoundError in some later stage)."""
 
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -75,13 +78,22 @@ def test_screenshots_and_pdfs_launch_chromium_the_same_way(monkeypatch, tmp_path
     from policestress import report
 
     calls = []
+
+    class FakeChromium:
+        def __init__(self, args, **kw):
+            calls.append(args)
+
+        def wait(self, timeout=None):
+            return 0
+
     monkeypatch.setattr(report, "chromium_binary", lambda: "chromium")
-    monkeypatch.setattr(report.subprocess, "run", lambda args, **kw: calls.append(args))
+    monkeypatch.setattr(report.subprocess, "Popen", FakeChromium)
     page = tmp_path / "r.html"
     page.write_text("<p>x</p>", encoding="utf-8")
     report.screenshot(page, tmp_path / "s.png")
     (tmp_path / "r.pdf").write_bytes(b"%PDF-1.4\n")
     report.print_pdf(page, tmp_path / "r.pdf")
+    assert len(calls) == 2
     for args in calls:
         assert args[1 : 1 + len(report.CHROMIUM_FLAGS)] == list(report.CHROMIUM_FLAGS)
     assert {
@@ -89,3 +101,35 @@ def test_screenshots_and_pdfs_launch_chromium_the_same_way(monkeypatch, tmp_path
         "--disable-component-update",
         "--disable-sync",
     } <= set(report.CHROMIUM_FLAGS)
+
+
+def test_a_failed_chromium_says_what_it_printed(monkeypatch, tmp_path):
+    from policestress import report
+
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(report, "chromium_binary", lambda: str(fake))
+    page = tmp_path / "r.html"
+    page.write_text("<p>x</p>", encoding="utf-8")
+    printing = report.PdfPrint(page, tmp_path / "r.pdf")  # runs in the background
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        printing.wait()
+    assert failed.value.returncode == 3 and b"cannot open display" in failed.value.output
+
+
+def test_a_print_no_longer_wanted_is_stopped(monkeypatch, tmp_path):
+    from policestress import report
+
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    fake.chmod(0o755)
+    monkeypatch.setattr(report, "chromium_binary", lambda: str(fake))
+    page = tmp_path / "r.html"
+    page.write_text("<p>x</p>", encoding="utf-8")
+    printing = report.PdfPrint(page, tmp_path / "r.pdf")
+    start = time.monotonic()
+    printing.kill()
+    with pytest.raises(subprocess.CalledProcessError) as killed:
+        printing.wait()
+    assert killed.value.returncode == -signal.SIGKILL and time.monotonic() - start < 30

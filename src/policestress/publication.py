@@ -2274,30 +2274,37 @@ COMBINED_DOCX = "thesis_tables.docx"
 LATEX_DRIVER = "tables.tex"
 
 
+def thesis_listing(tables: list[PublicationTable]) -> pd.DataFrame:
+    """``key, table, caption, docx, tex`` per table, in order: the files
+    :func:`write_publication_tables` writes (``table``: its title, "表 3"; ``docx``, ``tex``:
+    file names)."""
+    rows = [
+        {
+            "key": table.key,
+            "table": table.title,
+            "caption": table.caption,
+            "docx": f"{table.key}.docx",
+            "tex": f"{table.key}.tex",
+        }
+        for table in tables
+    ]
+    return pd.DataFrame(rows, columns=["key", "table", "caption", "docx", "tex"])
+
+
 def write_publication_tables(tables: list[PublicationTable], folder: Path) -> pd.DataFrame:
     """Write ``<key>.docx`` and ``<key>.tex`` per table, ``thesis_tables.docx`` and ``tables.tex``.
 
-    Returns ``key, table, caption, docx, tex`` per table, in order (``table``: its title,
-    "表 3"; ``docx``, ``tex``: file names in ``folder``).
+    Returns :func:`thesis_listing`.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for table in tables:
-        docx_path = write_docx([table], folder / f"{table.key}.docx")
-        tex_path = write_latex(table, folder / f"{table.key}.tex")
-        rows.append(
-            {
-                "key": table.key,
-                "table": table.title,
-                "caption": table.caption,
-                "docx": docx_path.name,
-                "tex": tex_path.name,
-            }
-        )
+    listing = thesis_listing(tables)
+    for table, row in zip(tables, listing.itertuples(), strict=True):
+        write_docx([table], folder / row.docx)
+        write_latex(table, folder / row.tex)
     if tables:
         write_docx(tables, folder / COMBINED_DOCX)
         (folder / LATEX_DRIVER).write_text(
             latex_driver(tables, tables[0].language), encoding="utf-8"
         )
-    return pd.DataFrame(rows, columns=["key", "table", "caption", "docx", "tex"])
+    return listing

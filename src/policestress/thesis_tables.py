@@ -83,6 +83,8 @@ def caption(
 
 def _fill_counts(text: str, codebook: Codebook | None) -> str:
     """``{n_domains}`` / ``{n_constructs}`` replaced by the codebook's counts, or dropped."""
+    if "{n_" not in text:
+        return text  # most captions: no codebook lookups (the report asks for 80 captions)
     counts = {"n_domains": 0, "n_constructs": 0}
     if codebook is not None and codebook.has_instrument("stress_sources"):
         counts["n_domains"] = len(codebook.domains("stress_sources"))

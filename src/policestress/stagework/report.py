@@ -7,6 +7,9 @@ files of their own formats, written by :mod:`policestress.publication` and
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from policestress import publication, report
 from policestress.config import SiteConfig
 from policestress.stagework import StageWork, setting
@@ -26,37 +29,41 @@ def run(
     loading_cutoff = float(setting(cfg, "report.loading_cutoff", loading_cutoff))
     published = report.collect_outputs(paths)
     csv_files = [paths.base / p for p in published.loc[published["kind"] == "table", "path"]]
-    tables = publication.publication_tables(
-        publication.read_tables(csv_files),
-        cfg.codebook,
-        language,
-        simulated=cfg.simulated,
-        loading_cutoff=loading_cutoff,
-    )
+    out_dir = paths.output_dir("reports")
     thesis_dir = paths.output_dir("tables") / report.THESIS_DIR
-    listing = publication.write_publication_tables(tables, thesis_dir)
-    html = report.build_report(
-        cfg,
-        out_dir=paths.output_dir("reports"),
-        language=language,
-        thesis_tables=listing,
-        thesis_dir=thesis_dir,
-        publication_tables=tables,
-    )
+    # The order is for the stage's wall time: the figures' screen copies (most of the work
+    # before the page; threads, as PIL releases the GIL) run beside the tables; Chromium,
+    # the longest part, prints the page while the thesis tables and the downloads are written.
+    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+        screens = report.start_screen_copies(paths.base, published, pool)
+        tables = publication.publication_tables(
+            publication.read_tables(csv_files),
+            cfg.codebook,
+            language,
+            simulated=cfg.simulated,
+            loading_cutoff=loading_cutoff,
+        )
+        listing = publication.thesis_listing(tables)
+        html = report.write_page(cfg, out_dir, language, listing, tables, published, screens)
+    printing = report.PdfPrint(html, html.with_name(report.PDF_NAME)) if pdf else None
+    try:
+        publication.write_publication_tables(tables, thesis_dir)
+        downloads = report.write_downloads(cfg, published, out_dir, thesis_dir)
+    except BaseException:
+        if printing is not None:
+            printing.kill()
+        raise
     site = cfg.name
     files = [
         sentence(
             language, "thesis_files", n=len(listing), folder=f"tables/{site}/{report.THESIS_DIR}/"
         ),
         f"reports/{site}/{html.name}: {html.stat().st_size / 1e6:.1f} MB",
-    ]
-    downloads = html.with_name(report.DOWNLOADS_NAME)
-    files.append(
         f"reports/{site}/{downloads.name}: {downloads.stat().st_size / 1e6:.1f} MB "
-        + sentence(language, "linked")
-    )
-    if pdf:
-        printed = report.print_pdf(html, html.with_name(report.PDF_NAME))
+        + sentence(language, "linked"),
+    ]
+    if printing is not None:
+        printed = printing.wait()
         files.append(
             f"reports/{site}/{printed.name}: {printed.stat().st_size / 1e6:.1f} MB "
             + sentence(language, "printed")
