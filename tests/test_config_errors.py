@@ -103,15 +103,23 @@ def test_screenshots_and_pdfs_launch_chromium_the_same_way(monkeypatch, tmp_path
     } <= set(report.CHROMIUM_FLAGS)
 
 
-def test_a_failed_chromium_says_what_it_printed(monkeypatch, tmp_path):
+def _fake_chromium(monkeypatch, tmp_path, script: str) -> Path:
+    """A 'chromium' that runs the shell ``script``; returns a page to open."""
     from policestress import report
 
     fake = tmp_path / "chromium"
-    fake.write_text("#!/bin/sh\necho 'cannot open display' >&2\nexit 3\n", encoding="utf-8")
+    fake.write_text(f"#!/bin/sh\n{script}\n", encoding="utf-8")
     fake.chmod(0o755)
     monkeypatch.setattr(report, "chromium_binary", lambda: str(fake))
     page = tmp_path / "r.html"
     page.write_text("<p>x</p>", encoding="utf-8")
+    return page
+
+
+def test_a_failed_chromium_says_what_it_printed(monkeypatch, tmp_path):
+    from policestress import report
+
+    page = _fake_chromium(monkeypatch, tmp_path, "echo 'cannot open display' >&2; exit 3")
     printing = report.PdfPrint(page, tmp_path / "r.pdf")  # runs in the background
     with pytest.raises(subprocess.CalledProcessError) as failed:
         printing.wait()
@@ -121,12 +129,7 @@ def test_a_failed_chromium_says_what_it_printed(monkeypatch, tmp_path):
 def test_a_print_no_longer_wanted_is_stopped(monkeypatch, tmp_path):
     from policestress import report
 
-    fake = tmp_path / "chromium"
-    fake.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
-    fake.chmod(0o755)
-    monkeypatch.setattr(report, "chromium_binary", lambda: str(fake))
-    page = tmp_path / "r.html"
-    page.write_text("<p>x</p>", encoding="utf-8")
+    page = _fake_chromium(monkeypatch, tmp_path, "exec sleep 60")
     printing = report.PdfPrint(page, tmp_path / "r.pdf")
     start = time.monotonic()
     printing.kill()
