@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 from rcheck import requires_r, run_r
 
-from policestress.groups import adjust_pvalues, games_howell, group_comparisons, group_means
+from policestress.groups import (
+    adjust_pvalues,
+    games_howell,
+    group_comparisons,
+    group_means,
+    group_tables,
+)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +62,11 @@ for (g in groupings) for (s in scores) {
       se2 <- v[i] / nn[i] + v[j] / nn[j]
       df <- se2^2 / ((v[i] / nn[i])^2 / (nn[i] - 1) + (v[j] / nn[j])^2 / (nn[j] - 1))
       tval <- (m[i] - m[j]) / sqrt(se2)
+      sp <- sqrt(((nn[i] - 1) * v[i] + (nn[j] - 1) * v[j]) / (nn[i] + nn[j] - 2))
       posthoc[[length(posthoc) + 1]] <- list(score = s, grouping = g, a = lv[i], b = lv[j],
         t = unname(tval), df = unname(df),
-        p = unname(ptukey(abs(tval) * sqrt(2), k, df, lower.tail = FALSE)))
+        p = unname(ptukey(abs(tval) * sqrt(2), k, df, lower.tail = FALSE)),
+        g = unname((m[i] - m[j]) / sp * (1 - 3 / (4 * (nn[i] + nn[j]) - 9))))
     }
   }
   omnibus[[length(omnibus) + 1]] <- row
@@ -111,7 +119,20 @@ def test_games_howell_matches_definition_in_r(data, r_reference):
         assert (str(row.code_a), str(row.code_b)) == (r["a"], r["b"])
         assert row.t == pytest.approx(r["t"], rel=1e-9)
         assert row.df == pytest.approx(r["df"], rel=1e-9)
-        assert row.p == pytest.approx(r["p"], abs=1e-6)
+        # R's ptukey algorithm (policestress.studentized_range): R's p to rounding
+        assert row.p == pytest.approx(r["p"], rel=1e-9, abs=1e-14)
+        assert row.hedges_g == pytest.approx(r["g"], rel=1e-9)
+
+
+def test_group_tables_are_the_three_functions_at_once(data):
+    rule = {"min_group_size": 5, "complementary": True, "suppressed": {"post": {4}}}
+    comparisons, posthoc, means = group_tables(data, SCORES, GROUPINGS, correction="bh", **rule)
+    pd.testing.assert_frame_equal(
+        comparisons, group_comparisons(data, SCORES, GROUPINGS, correction="bh", **rule)
+    )
+    pd.testing.assert_frame_equal(posthoc, games_howell(data, SCORES, GROUPINGS, **rule))
+    pd.testing.assert_frame_equal(means, group_means(data, SCORES, GROUPINGS, **rule))
+    assert 4 not in set(means.loc[means["grouping"] == "post", "code"])
 
 
 def test_small_groups_are_excluded_with_a_note(data):

@@ -1,19 +1,23 @@
-"""Group comparisons of scores by demographic grouping variables (Welch tests, pingouin).
+"""Group comparisons of scores by demographic grouping variables (Welch tests, Games-Howell).
 
 Rules (tested in ``tests/test_groups.py`` against R's ``t.test(var.equal = FALSE)``,
 ``oneway.test(var.equal = FALSE)``, a Games-Howell computed in R from ``ptukey`` and
 ``p.adjust``):
 
 Tests
-    Two groups: Welch's t-test (``pingouin.ttest(correction=True)``); reported with
-    ``df1 = 1`` and ``df2`` = Welch-Satterthwaite df (its square is the Welch F).
-    More than two groups: Welch's ANOVA (``pingouin.welch_anova``) and Games-Howell post hoc
-    comparisons (``pingouin.pairwise_gameshowell``), whose p-values are already adjusted
-    within each comparison (studentized range), and are not adjusted again.
+    Two groups: Welch's t-test; reported with ``df1 = 1`` and ``df2`` = Welch-Satterthwaite
+    df (its square is the Welch F). More than two groups: Welch's ANOVA and Games-Howell post
+    hoc comparisons (Welch t of each pair, Welch df, p from the studentized range,
+    :func:`policestress.studentized_range.ptukey`), whose p-values are already adjusted within
+    each comparison, and are not adjusted again. All of them are computed from each group's
+    n, mean and variance (one pass over the data per score x grouping; the formulas are
+    pingouin's ``ttest``, ``welch_anova`` and ``pairwise_gameshowell``, whose per-call
+    overhead and numerical integration of the studentized range were most of the
+    descriptives stage's statistics time).
 Effect sizes
-    Hedges' g for two groups (pooled SD, small-sample corrected, sign of mean A - mean B;
-    ``pingouin.compute_effsize(eftype="hedges")``), and for every test eta squared
-    ``SS_between / SS_total`` and omega squared
+    Hedges' g for two groups and for each Games-Howell pair (pooled SD, small-sample
+    corrected, sign of mean A - mean B; ``pingouin.compute_effsize(eftype="hedges")``), and
+    for every test eta squared ``SS_between / SS_total`` and omega squared
     ``(SS_between - (k - 1) MS_within) / (SS_total + MS_within)`` from the ordinary one-way
     ANOVA sums of squares (Welch's ANOVA has no sums of squares of its own; these describe
     the size of the difference, the Welch test its significance).
@@ -41,13 +45,13 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 import pandas as pd
-import pingouin as pg
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from policestress.missing_data import complete_cases
 from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
 from policestress.settings import default
+from policestress.studentized_range import ptukey
 
 DEFAULT_MIN_GROUP = DEFAULT_MIN_CELL
 DEFAULT_CORRECTION: str = default("groups.correction")
@@ -69,7 +73,9 @@ def _prepare(
     suppressed: Mapping[str, Collection] | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Complete cases of (score, grouping) with the suppressed groups removed, and a note."""
-    known = data[data[grouping].notna()]
+    # the two columns first: filtering all of a survey's columns is most of the time here
+    frame = data[[score, grouping]]
+    known = frame[frame[grouping].notna()]
     d = complete_cases(known, [score])
     codes = pd.to_numeric(known.loc[d.index, grouping], errors="coerce")
     # Integer codes read back as floats when the column has missing values: restore them.
@@ -97,13 +103,77 @@ def _prepare(
     return d, note
 
 
-def _anova_effect_sizes(d: pd.DataFrame, score: str, grouping: str) -> tuple[float, float]:
-    y = d[score].to_numpy(float)
-    groups = [g[score].to_numpy(float) for _, g in d.groupby(grouping)]
-    k, n = len(groups), y.size
-    ss_total = ((y - y.mean()) ** 2).sum()
-    ss_between = sum(g.size * (g.mean() - y.mean()) ** 2 for g in groups)
-    ms_within = (ss_total - ss_between) / (n - k)
+Prepared = tuple[str, str, pd.DataFrame, str]  # score, grouping, complete cases, note
+
+
+def _prepared(
+    data: pd.DataFrame,
+    scores: list[str],
+    groupings: list[str],
+    min_group_size: int,
+    value_labels: dict | None,
+    complementary: bool,
+    suppressed: Mapping[str, Collection] | None,
+) -> list[Prepared]:
+    """:func:`_prepare` of every score x grouping, groupings outer, as the tables list them."""
+    return [
+        (score, grouping, *_prepare(
+            data, score, grouping, min_group_size, value_labels, complementary, suppressed
+        ))
+        for grouping in groupings
+        for score in scores
+    ]  # fmt: skip
+
+
+def _summary(d: pd.DataFrame, score: str, grouping: str) -> pd.DataFrame:
+    """n, mean and variance (ddof 1) of each group, by code in sorted order."""
+    by = d.groupby(grouping)[score]
+    return pd.DataFrame({"n": by.count(), "mean": by.mean(), "var": by.var()})
+
+
+def _hedges_g(n_a, n_b, mean_a, mean_b, var_a, var_b):
+    """Hedges' g of A - B: Cohen's d with the pooled SD, times 1 - 3 / (4 (n_a + n_b) - 9)."""
+    pooled = np.sqrt(((n_a - 1) * var_a + (n_b - 1) * var_b) / (n_a + n_b - 2))
+    return (mean_a - mean_b) / pooled * (1 - 3 / (4 * (n_a + n_b) - 9))
+
+
+def _welch_t(s: pd.DataFrame) -> dict[str, float]:
+    """Welch's t-test of the first group against the second (as R's ``t.test``)."""
+    (n_a, n_b), (m_a, m_b), (v_a, v_b) = s["n"], s["mean"], s["var"]
+    e_a, e_b = v_a / n_a, v_b / n_b
+    t = (m_a - m_b) / np.sqrt(e_a + e_b)
+    df = (e_a + e_b) ** 2 / (e_a**2 / (n_a - 1) + e_b**2 / (n_b - 1))
+    return {
+        "statistic": float(t),
+        "df1": 1.0,
+        "df2": float(df),
+        "p": float(2 * stats.t.sf(abs(t), df)),
+        "hedges_g": float(_hedges_g(n_a, n_b, m_a, m_b, v_a, v_b)),
+    }
+
+
+def _welch_anova(s: pd.DataFrame) -> dict[str, float]:
+    """Welch's ANOVA (as R's ``oneway.test(var.equal = FALSE)``)."""
+    n, m, v = (s[c].to_numpy(float) for c in ("n", "mean", "var"))
+    k = n.size
+    w = n / v
+    centre = (w * m).sum() / w.sum()
+    lam = ((1 - w / w.sum()) ** 2 / (n - 1)).sum()
+    f = ((w * (m - centre) ** 2).sum() / (k - 1)) / (1 + 2 * (k - 2) / (k**2 - 1) * lam)
+    df2 = (k**2 - 1) / (3 * lam)
+    return {"statistic": float(f), "df1": float(k - 1), "df2": float(df2),
+            "p": float(stats.f.sf(f, k - 1, df2))}  # fmt: skip
+
+
+def _anova_effect_sizes(s: pd.DataFrame) -> tuple[float, float]:
+    """Eta and omega squared from the one-way ANOVA sums of squares of the groups."""
+    n, m, v = (s[c].to_numpy(float) for c in ("n", "mean", "var"))
+    k, total = n.size, n.sum()
+    grand = (n * m).sum() / total
+    ss_between = (n * (m - grand) ** 2).sum()
+    ss_within = np.where(n > 1, (n - 1) * v, 0.0).sum()  # a group of one has no variance
+    ss_total = ss_between + ss_within
+    ms_within = ss_within / (total - k)
     eta_sq = ss_between / ss_total
     omega_sq = (ss_between - (k - 1) * ms_within) / (ss_total + ms_within)
     return float(eta_sq), float(omega_sq)
@@ -182,55 +252,44 @@ def group_comparisons(
     >>> group_comparisons(d, ["y"], ["g"])[["test", "k_groups", "n"]].values.tolist()
     [['welch_anova', 3, 90]]
     """
+    prepared = _prepared(
+        data, scores, groupings, min_group_size, value_labels, complementary, suppressed
+    )
+    return _comparisons(prepared, correction, family, value_labels)
+
+
+def _comparisons(
+    prepared: list[Prepared], correction: str, family: str | None, value_labels: dict | None
+) -> pd.DataFrame:
     rows = []
-    for grouping in groupings:
-        for score in scores:
-            d, note = _prepare(
-                data, score, grouping, min_group_size, value_labels, complementary, suppressed
-            )
-            codes = sorted(d[grouping].unique())
-            row = {
-                "score": score,
-                "grouping": grouping,
-                "k_groups": len(codes),
-                "n": len(d),
-                "groups": "; ".join(_label(value_labels, grouping, c) for c in codes),
-                "test": None,
-                "statistic": np.nan,
-                "df1": np.nan,
-                "df2": np.nan,
-                "p": np.nan,
-                "hedges_g": np.nan,
-                "eta_sq": np.nan,
-                "omega_sq": np.nan,
-            }
-            if len(codes) < 2:
-                note = "; ".join(filter(None, [note, "fewer than two groups: no test"]))
-            elif len(codes) == 2:
-                a = d.loc[d[grouping] == codes[0], score]
-                b = d.loc[d[grouping] == codes[1], score]
-                res = pg.ttest(a, b, correction=True)
-                row.update(
-                    test="welch_t",
-                    statistic=float(res["T"].iloc[0]),
-                    df1=1.0,
-                    df2=float(res["dof"].iloc[0]),
-                    p=float(res["p_val"].iloc[0]),
-                    hedges_g=float(pg.compute_effsize(a, b, paired=False, eftype="hedges")),
-                )
-            else:
-                res = pg.welch_anova(data=d, dv=score, between=grouping)
-                row.update(
-                    test="welch_anova",
-                    statistic=float(res["F"].iloc[0]),
-                    df1=float(res["ddof1"].iloc[0]),
-                    df2=float(res["ddof2"].iloc[0]),
-                    p=float(res["p_unc"].iloc[0]),
-                )
-            if len(codes) >= 2:
-                row["eta_sq"], row["omega_sq"] = _anova_effect_sizes(d, score, grouping)
-            row["note"] = note
-            rows.append(row)
+    for score, grouping, d, note in prepared:
+        s = _summary(d, score, grouping)
+        codes = s.index.tolist()
+        row = {
+            "score": score,
+            "grouping": grouping,
+            "k_groups": len(codes),
+            "n": len(d),
+            "groups": "; ".join(_label(value_labels, grouping, c) for c in codes),
+            "test": None,
+            "statistic": np.nan,
+            "df1": np.nan,
+            "df2": np.nan,
+            "p": np.nan,
+            "hedges_g": np.nan,
+            "eta_sq": np.nan,
+            "omega_sq": np.nan,
+        }
+        if len(codes) < 2:
+            note = "; ".join(filter(None, [note, "fewer than two groups: no test"]))
+        elif len(codes) == 2:
+            row.update(test="welch_t", **_welch_t(s))
+        else:
+            row.update(test="welch_anova", **_welch_anova(s))
+        if len(codes) >= 2:
+            row["eta_sq"], row["omega_sq"] = _anova_effect_sizes(s)
+        row["note"] = note
+        rows.append(row)
     table = pd.DataFrame(rows)
     if family is None:
         table["p_adj"] = adjust_pvalues(table["p"], correction)
@@ -274,40 +333,55 @@ def games_howell(
     >>> games_howell(d, ["y"], ["g"])[["code_a", "code_b"]].values.tolist()
     [[1, 2], [1, 3], [2, 3]]
     """
+    prepared = _prepared(
+        data, scores, groupings, min_group_size, value_labels, complementary, suppressed
+    )
+    return _posthoc(prepared, value_labels)
+
+
+POSTHOC_COLUMNS = [
+    "score", "grouping", "code_a", "code_b", "group_a", "group_b", "mean_a", "mean_b",
+    "diff", "se", "t", "df", "p", "hedges_g",
+]  # fmt: skip
+
+
+def _posthoc(prepared: list[Prepared], value_labels: dict | None) -> pd.DataFrame:
     frames = []
-    for grouping in groupings:
-        for score in scores:
-            d, _ = _prepare(
-                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+    for score, grouping, d, _ in prepared:
+        s = _summary(d, score, grouping)
+        k = len(s)
+        if k < 3:
+            continue
+        a, b = np.triu_indices(k, k=1)
+        codes = s.index.to_numpy()
+        n, m, v = (s[c].to_numpy(float) for c in ("n", "mean", "var"))
+        e = v / n
+        se = np.sqrt(e[a] + e[b])
+        t = (m[a] - m[b]) / se
+        df = (e[a] + e[b]) ** 2 / (e[a] ** 2 / (n[a] - 1) + e[b] ** 2 / (n[b] - 1))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "score": score,
+                    "grouping": grouping,
+                    "code_a": codes[a],
+                    "code_b": codes[b],
+                    "group_a": [_label(value_labels, grouping, c) for c in codes[a]],
+                    "group_b": [_label(value_labels, grouping, c) for c in codes[b]],
+                    "mean_a": m[a],
+                    "mean_b": m[b],
+                    "diff": m[a] - m[b],
+                    "se": se,
+                    "t": t,
+                    "df": df,
+                    "p": ptukey(np.sqrt(2) * np.abs(t), k, df, lower_tail=False),
+                    "hedges_g": _hedges_g(n[a], n[b], m[a], m[b], v[a], v[b]),
+                }
             )
-            if d[grouping].nunique() < 3:
-                continue
-            res = pg.pairwise_gameshowell(data=d, dv=score, between=grouping, effsize="hedges")
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "score": score,
-                        "grouping": grouping,
-                        "code_a": res["A"].to_numpy(),
-                        "code_b": res["B"].to_numpy(),
-                        "group_a": [_label(value_labels, grouping, c) for c in res["A"]],
-                        "group_b": [_label(value_labels, grouping, c) for c in res["B"]],
-                        "mean_a": res["mean_A"].to_numpy(),
-                        "mean_b": res["mean_B"].to_numpy(),
-                        "diff": res["diff"].to_numpy(),
-                        "se": res["se"].to_numpy(),
-                        "t": res["T"].to_numpy(),
-                        "df": res["df"].to_numpy(),
-                        "p": res["pval"].to_numpy(),
-                        "hedges_g": res["hedges"].to_numpy(),
-                    }
-                )
-            )
-    columns = [
-        "score", "grouping", "code_a", "code_b", "group_a", "group_b", "mean_a", "mean_b",
-        "diff", "se", "t", "df", "p", "hedges_g",
-    ]  # fmt: skip
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        )
+    if not frames:
+        return pd.DataFrame(columns=POSTHOC_COLUMNS)
+    return pd.concat(frames, ignore_index=True)
 
 
 def group_means(
@@ -335,21 +409,75 @@ def group_means(
     >>> group_means(d, ["y"], ["g"])["mean"].tolist()
     [3.0, 4.0]
     """
-    rows = []
-    for grouping in groupings:
-        for score in scores:
-            d, _ = _prepare(
-                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+    prepared = _prepared(
+        data, scores, groupings, min_group_size, value_labels, complementary, suppressed
+    )
+    return _means(prepared, value_labels, ci)
+
+
+def _means(prepared: list[Prepared], value_labels: dict | None, ci: float) -> pd.DataFrame:
+    frames = []
+    for score, grouping, d, _ in prepared:
+        s = _summary(d, score, grouping)
+        n, mean = s["n"].to_numpy(int), s["mean"].to_numpy(float)
+        sd = np.where(n > 1, np.sqrt(s["var"].to_numpy(float)), np.nan)
+        se = sd / np.sqrt(n)
+        half = stats.t.ppf(0.5 + ci / 2, n - 1) * se  # NaN for a group of one
+        frames.append(
+            pd.DataFrame(
+                {
+                    "score": score,
+                    "grouping": grouping,
+                    "code": s.index.tolist(),
+                    "group": [_label(value_labels, grouping, c) for c in s.index],
+                    "n": n,
+                    "mean": mean,
+                    "sd": sd,
+                    "se": se,
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                }
             )
-            for code, g in d.groupby(grouping):
-                y = g[score].to_numpy(float)
-                n = y.size
-                sd = y.std(ddof=1) if n > 1 else np.nan
-                se = sd / np.sqrt(n)
-                half = stats.t.ppf(0.5 + ci / 2, n - 1) * se if n > 1 else np.nan
-                rows.append(
-                    {"score": score, "grouping": grouping, "code": code,
-                     "group": _label(value_labels, grouping, code), "n": n, "mean": y.mean(),
-                     "sd": sd, "se": se, "ci_low": y.mean() - half, "ci_high": y.mean() + half}
-                )  # fmt: skip
-    return pd.DataFrame(rows)
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def group_tables(
+    data: pd.DataFrame,
+    scores: list[str],
+    groupings: list[str],
+    min_group_size: int = DEFAULT_MIN_GROUP,
+    correction: str = DEFAULT_CORRECTION,
+    family: str | None = None,
+    value_labels: dict[str, dict[int, str]] | None = None,
+    complementary: bool = False,
+    suppressed: Mapping[str, Collection] | None = None,
+    ci: float = 0.95,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`group_comparisons`, :func:`games_howell` and :func:`group_means` at once.
+
+    The same tables as the three functions with these parameters, from one preparation of
+    each score x grouping (complete cases and suppressed groups) instead of three.
+
+    Returns
+    -------
+    tuple of DataFrame
+        ``(comparisons, posthoc, means)``.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> rng = np.random.default_rng(0)
+    >>> d = pd.DataFrame({"g": np.repeat([1, 2, 3], 30), "y": rng.normal(size=90)})
+    >>> comparisons, posthoc, means = group_tables(d, ["y"], ["g"])
+    >>> len(comparisons), len(posthoc), len(means)
+    (1, 3, 3)
+    """
+    prepared = _prepared(
+        data, scores, groupings, min_group_size, value_labels, complementary, suppressed
+    )
+    return (
+        _comparisons(prepared, correction, family, value_labels),
+        _posthoc(prepared, value_labels),
+        _means(prepared, value_labels, ci),
+    )

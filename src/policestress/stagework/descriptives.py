@@ -216,14 +216,14 @@ def _groups(
         "suppressed": hidden,
     }
     scores = scales.group_scores
-    comparisons = groups.group_comparisons(data, scores, grouping, correction=correction, **rule)
+    comparisons, posthoc, means = groups.group_tables(
+        data, scores, grouping, correction=correction, **rule
+    )
     comparisons.insert(1, "score_label", comparisons["score"].map(labels))
     comparisons.insert(
         3, "grouping_label", comparisons["grouping"].map(lambda g: cb.label(g, lang))
     )
-    posthoc = groups.games_howell(data, scores, grouping, **rule)
     posthoc.insert(1, "score_label", posthoc["score"].map(labels))
-    means = groups.group_means(data, scores, grouping, **rule)
     means.insert(1, "score_label", means["score"].map(labels))
     work.tables["group_comparisons.csv"] = comparisons
     work.tables["posthoc.csv"] = posthoc
