@@ -25,6 +25,7 @@ Examples
 
 from __future__ import annotations
 
+import functools
 import warnings
 from pathlib import Path
 
@@ -80,15 +81,26 @@ def cjk_font_rc() -> dict:
     returns the parameters without setting them: :func:`policestress.plots.style.figure_style`
     applies them to each figure only.
     """
-    path = cjk_font_file()
-    font_manager.fontManager.addfont(str(path))
-    name = font_manager.FontProperties(fname=str(path)).get_name()
+    name = _register_cjk_font()
     # Matplotlib (>= 3.6) falls back glyph by glyph along the *explicit* families of
     # font.family (a generic name such as "sans-serif" resolves to one font only): DejaVu Sans
     # first keeps Latin text and the minus sign as elsewhere, the CJK font fills in the rest.
     families = [LATIN_FAMILY, name]
     rest = [f for f in matplotlib.rcParamsDefault["font.sans-serif"] if f not in families]
     return {"font.sans-serif": families + rest, "font.family": families}
+
+
+@functools.cache
+def _register_cjk_font() -> str:
+    """Register the CJK font file with matplotlib's font manager, once per process; its name.
+
+    ``addfont`` appends the font to the manager's list and empties its lookup cache on every
+    call: registered for each figure (as each :func:`cjk_font_rc` did), the list grew by one
+    entry a figure and every font lookup searched it afresh, a second of a stage's figures.
+    """
+    path = cjk_font_file()
+    font_manager.fontManager.addfont(str(path))
+    return font_manager.FontProperties(fname=str(path)).get_name()
 
 
 def use_cjk_font() -> str:

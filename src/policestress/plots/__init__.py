@@ -17,11 +17,12 @@ import matplotlib
 
 matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from policestress.plots.style import (  # noqa: E402
     MIN_FONT_PT,
     figure_style,
-    print_box,
     print_problems,
 )
 from policestress.timing import output_timer  # noqa: E402
@@ -34,12 +35,11 @@ class FigureSizeError(ValueError):
     """A figure would print wider than 16 cm or with text under 8 pt."""
 
 
-def _add_footnote(fig: plt.Figure, text: str, renderer) -> None:
-    """Write ``text`` right-aligned under everything the (drawn, frozen) figure holds, never
-    over a label."""
-    box = fig.get_tightbbox(renderer)
+def _add_footnote(fig: plt.Figure, text: str, box: Bbox) -> Text:
+    """Write ``text`` right-aligned under ``box`` (inches), the tight box of everything the
+    (drawn, frozen) figure holds, so never over a label."""
     width, height = fig.get_size_inches()
-    fig.text(
+    return fig.text(
         min(box.x1, width) / width,
         (box.y0 - 0.08) / height,
         text,
@@ -80,12 +80,17 @@ def save_figure(
         fig.canvas.draw()
         fig.set_layout_engine("none")
         renderer = fig.canvas.get_renderer()
+        # The tight box is measured once (every text laid out again): with the footnote it is
+        # the union of the box before and the footnote's, as a second measurement would give.
+        box = fig.get_tightbbox(renderer)
         if simulated:
-            _add_footnote(fig, SIMULATED_FOOTNOTE, renderer)
-        problems = print_problems(fig, renderer)
+            note = _add_footnote(fig, SIMULATED_FOOTNOTE, box)
+            extent = note.get_window_extent(renderer).transformed(fig.dpi_scale_trans.inverted())
+            box = Bbox.union([box, extent])
+        box = box.padded(matplotlib.rcParams["savefig.pad_inches"])
+        problems = print_problems(fig, renderer, box)
         if problems:
             raise FigureSizeError(f"figure {stem}: " + "; ".join(problems))
-        box = print_box(fig, renderer)
         folder.mkdir(parents=True, exist_ok=True)
         png = folder / f"{stem}.png"
         svg = folder / f"{stem}.svg"

@@ -120,21 +120,6 @@ def new_figure(
     return plt.subplots(nrows, ncols, figsize=(width_cm * CM, height_cm * CM), **kwargs)
 
 
-def visible_texts(fig: plt.Figure, renderer=None) -> list[Text]:
-    """Every visible, non-empty text of a figure (titles, labels, ticks, legends, annotations).
-
-    Tick labels exist only once the figure is drawn: without ``renderer`` (the renderer of a
-    figure already drawn) it is drawn here.
-    """
-    if renderer is None:
-        fig.canvas.draw()
-    return [
-        t
-        for t in fig.findobj(Text)
-        if t.get_visible() and t.get_text().strip() and _in_view(t, renderer)
-    ]
-
-
 def _in_view(text: Text, renderer) -> bool:
     axes = text.axes
     if axes is not None and not axes.get_visible():
@@ -145,7 +130,8 @@ def _in_view(text: Text, renderer) -> bool:
 
 def print_box(fig: plt.Figure, renderer=None):
     """The area (inches, a Bbox) :func:`save_figure` writes: the tight bounding box with
-    ``savefig.pad_inches`` around it; ``renderer`` as in :func:`visible_texts`."""
+    ``savefig.pad_inches`` around it; ``renderer``: that of a figure already drawn (without
+    it the figure is drawn here: tick labels exist only once it is)."""
     if renderer is None:
         fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
@@ -153,22 +139,23 @@ def print_box(fig: plt.Figure, renderer=None):
     return fig.get_tightbbox(renderer).padded(pad)
 
 
-def print_size_cm(fig: plt.Figure, renderer=None) -> tuple[float, float]:
-    """Width and height (cm) of the figure as :func:`save_figure` writes it."""
-    box = print_box(fig, renderer)
-    return box.width / CM, box.height / CM
-
-
-def print_problems(fig: plt.Figure, renderer=None) -> list[str]:
+def print_problems(fig: plt.Figure, renderer=None, box=None) -> list[str]:
     """What would print too small (text under 8 pt) or too wide (over 16 cm); empty when fine.
 
-    ``renderer``: that of a figure already drawn (then it is not drawn again)."""
+    ``renderer``: that of a figure already drawn (then it is not drawn again); ``box``: its
+    :func:`print_box`, when already known (then it is not measured again)."""
+    if renderer is None:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+    # Sizes first: only a small text needs the (costly) extent that says whether it is drawn.
+    small = [t for t in fig.findobj(Text) if t.get_fontsize() < MIN_FONT_PT - 1e-9]
     problems = [
         f"text {t.get_text()!r} is {t.get_fontsize():g} pt (at least {MIN_FONT_PT:g} pt)"
-        for t in visible_texts(fig, renderer)
-        if t.get_fontsize() < MIN_FONT_PT - 1e-9
+        for t in small
+        if t.get_visible() and t.get_text().strip() and _in_view(t, renderer)
     ]
-    width, height = print_size_cm(fig, renderer)
+    box = print_box(fig, renderer) if box is None else box
+    width, height = box.width / CM, box.height / CM
     if width > MAX_WIDTH_CM + 0.05:
         problems.append(f"figure is {width:.1f} cm wide (at most {MAX_WIDTH_CM:g} cm)")
     if height > MAX_HEIGHT_CM + 1.0:
@@ -209,7 +196,13 @@ def legend_below(ax, **kwargs):
     is drawn and constrained layout makes room for it.
     """
     fig = ax.figure
-    fig.canvas.draw()
+    # Laid out once before the legend exists (constrained layout starts from the axes'
+    # current positions: from there the final layout leaves the legend its room; from scratch
+    # the figure comes out ~0.4 cm wider). The layout alone, not a draw: the axes' tight box
+    # updates its ticks and x label itself.
+    layout = fig.get_layout_engine()
+    if layout is not None:
+        layout.execute(fig)
     renderer = fig.canvas.get_renderer()
     drop = (ax.get_window_extent(renderer).y0 - ax.get_tightbbox(renderer).y0) / fig.dpi
     below = ax.transAxes + ScaledTranslation(0, -(drop + 0.06), fig.dpi_scale_trans)
