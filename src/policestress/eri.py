@@ -45,7 +45,6 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from policestress.missing_data import complete_cases
 from policestress.privacy import DEFAULT_MIN_CELL, suppress_small_cells
@@ -477,6 +476,10 @@ def wilson_ci(successes: int, n: int, confidence: float = 0.95) -> tuple[float, 
     >>> [round(v, 4) for v in wilson_ci(12, 40)]
     [0.1807, 0.4543]
     """
+    # scipy.stats is imported where it is used: the validate stage scores ERI through this
+    # module, and importing scipy.stats costs it a second.
+    from scipy import stats
+
     if n <= 0:
         return float("nan"), float("nan")
     z = float(stats.norm.ppf(0.5 + confidence / 2))
@@ -730,6 +733,7 @@ def eri_logistic(
     >>> t["term"].tolist()
     ['eri_imbalance', 'eri_high_oc']
     """
+    from scipy import stats
     from statsmodels.discrete.discrete_model import Logit
 
     covariates = list(covariates)
@@ -805,6 +809,8 @@ def domain_associations(
     >>> domain_associations(d, ["a"])["measure"].tolist()
     ['log_eri_ratio', 'eri_oc']
     """
+    from scipy import stats
+
     z = stats.norm.ppf(0.5 + confidence / 2)
     records = []
     for measure in measures:

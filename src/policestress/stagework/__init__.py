@@ -91,8 +91,6 @@ class StageWork:
 
     def publish(self) -> list[str]:
         """Write every table, figure and file; returns the names written, in order."""
-        from policestress.plots import save_figure
-
         paths = self.cfg.paths
         for name, table in self.processed.items():
             write_csv(table, paths.processed(name))
@@ -100,9 +98,13 @@ class StageWork:
             write_csv(table, paths.table(name), index=name in self.indexed)
         for name, text in self.texts.items():
             paths.table(name).write_text(text, encoding="utf-8")
-        folder = paths.output_dir("figures")
-        for stem, fig in self.figures.items():
-            save_figure(fig, folder, stem, simulated=self.cfg.simulated)
+        if self.figures:
+            # matplotlib only for a stage that draws (its import is most of a second)
+            from policestress.plots import save_figure
+
+            folder = paths.output_dir("figures")
+            for stem, fig in self.figures.items():
+                save_figure(fig, folder, stem, simulated=self.cfg.simulated)
         return [*self.processed, *self.tables, *self.texts, *self.figures]
 
     def text(self):
