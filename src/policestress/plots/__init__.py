@@ -12,20 +12,22 @@ Importing the package changes no global setting: each figure function draws in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from matplotlib.transforms import Bbox  # noqa: E402
 
-from policestress.plots.style import (  # noqa: E402
-    MIN_FONT_PT,
-    figure_style,
-    print_problems,
-)
 from policestress.timing import output_timer  # noqa: E402
+
+if TYPE_CHECKING:
+    import matplotlib.pyplot as plt
+    from matplotlib.text import Text
+    from matplotlib.transforms import Bbox
+
+# pyplot and the style are imported where a figure is saved, not here: the report reads
+# the figures' fixed texts (policestress.plots.text) and draws nothing, and pyplot is half a
+# second of its start. The figure modules import the style themselves.
 
 # Bilingual on purpose: whoever reads the figure, in whichever language, sees it.
 SIMULATED_FOOTNOTE = "模拟数据 · SIMULATED DATA"
@@ -38,6 +40,8 @@ class FigureSizeError(ValueError):
 def _add_footnote(fig: plt.Figure, text: str, box: Bbox) -> Text:
     """Write ``text`` right-aligned under ``box`` (inches), the tight box of everything the
     (drawn, frozen) figure holds, so never over a label."""
+    from policestress.plots.style import MIN_FONT_PT
+
     width, height = fig.get_size_inches()
     return fig.text(
         min(box.x1, width) / width,
@@ -73,6 +77,11 @@ def save_figure(
         When the figure would print wider than 16 cm or holds text under 8 pt
         (:func:`policestress.plots.style.print_problems`); nothing is written.
     """
+    import matplotlib.pyplot as plt
+    from matplotlib.transforms import Bbox
+
+    from policestress.plots.style import figure_style, print_problems
+
     folder = Path(folder)
     with figure_style():
         # One layout pass for everything below: drawn once, then frozen, so the footnote, the
@@ -112,6 +121,7 @@ def svg_texts(path: Path) -> list[str]:
     Examples
     --------
     >>> import tempfile
+    >>> import matplotlib.pyplot as plt
     >>> fig, ax = plt.subplots()
     >>> _ = ax.set_title("突发事件风险")
     >>> with tempfile.TemporaryDirectory() as tmp:
