@@ -423,3 +423,30 @@ def test_pdf_is_printed_by_headless_chromium(project, tmp_path):
     data = pdf.read_bytes()
     assert data.startswith(b"%PDF-") and b"/Type /Page" in data
     assert b"(D:19800101000000" in data or b"CreationDate" not in data  # no time of printing
+
+
+def test_screen_copies_are_cached_by_content_and_unused_ones_removed(project, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    cfg = load_site(SITE, root=project)
+    published = report.collect_outputs(cfg.paths)
+    cache = cfg.paths.cache_dir("screen")
+    cache.mkdir(parents=True)
+    (cache / "stale.png").write_bytes(b"a copy of a figure no longer published")
+
+    def copies() -> dict[str, bytes]:
+        with ThreadPoolExecutor(2) as pool:
+            futures = report.start_screen_copies(project, published, pool, cache)
+            return {path: future.result() for path, future in futures.items()}
+
+    first = copies()
+    figure = f"figures/{SITE}/first_figure.png"
+    assert first[figure] == report.screen_png(project / figure)  # what the cache holds
+    assert len(list(cache.iterdir())) == len(first)  # one per figure, the stale one gone
+    converted = []
+    monkeypatch.setattr(report, "screen_png", lambda p: converted.append(p) or b"")
+    assert copies() == first and not converted  # nothing converted again
+    # a figure drawn anew is converted again, whatever its file name
+    save_figure(_figure("#ff0000"), project / "figures" / SITE, "first_figure", simulated=False)
+    again = copies()
+    assert again[figure] == b"" and len(converted) == 1  # b"": the fake conversion's output

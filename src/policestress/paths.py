@@ -111,6 +111,11 @@ class SitePaths:
     def scratch_dir(self, kind: str) -> Path:
         return self.base / SCRATCH_DIR / self.site / kind
 
+    def cache_dir(self, name: str) -> Path:
+        """``build/<site>/cache/<name>``: what a stage keeps between runs only to be faster
+        (keyed by content, never an output); ``make clean`` removes it with the rest."""
+        return self.base / "build" / self.site / "cache" / name
+
     def output_dir(self, kind: str) -> Path:
         """Folder a stage writes ``kind`` outputs to: the staging copy under the stage
         runner, ``scratch/<site>/<kind>`` in an interactive run (unless

@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import json
 import os
@@ -50,6 +51,7 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+import PIL
 from PIL import Image
 
 from policestress import interpret
@@ -261,7 +263,9 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-def screen_png(path: Path, width: int = SCREEN_WIDTH_PX, colours: int = SCREEN_COLOURS) -> bytes:
+def screen_png(
+    path: Path | io.BytesIO, width: int = SCREEN_WIDTH_PX, colours: int = SCREEN_COLOURS
+) -> bytes:
     """The figure at screen resolution: ``width`` pixels wide (never enlarged), palette PNG.
 
     The 300-dpi file stays the one to print (it is in the downloads); this copy is for the
@@ -361,19 +365,53 @@ def publication_item(table: pub.PublicationTable) -> dict:
     }
 
 
+# What a cached screen copy depends on besides the figure's bytes.
+SCREEN_CACHE_KEY = f"{SCREEN_WIDTH_PX} {SCREEN_COLOURS} zlib6 Pillow {PIL.__version__}".encode()
+
+
+def _cached_screen_png(data: bytes, cached: Path | None) -> bytes:
+    if cached is not None and cached.is_file():
+        return cached.read_bytes()
+    out = screen_png(io.BytesIO(data))
+    if cached is not None:
+        partial = cached.with_name(f"{cached.name}.{os.getpid()}.part")
+        partial.write_bytes(out)
+        partial.replace(cached)  # whole or not at all
+    return out
+
+
 def start_screen_copies(
-    base: Path, published: pd.DataFrame, pool: ThreadPoolExecutor
+    base: Path, published: pd.DataFrame, pool: ThreadPoolExecutor, cache: Path | None = None
 ) -> dict[str, Future]:
     """The screen copy (:func:`screen_png`) of every published PNG figure, made in ``pool``.
 
     PIL releases the GIL while it decodes, resizes, quantizes and encodes, so the copies
     take the spare cores while the caller goes on with the tables; returns path (relative
     to ``base``, as in ``published``) -> future of the PNG bytes.
+
+    With a ``cache`` folder a copy is kept under the SHA-256 of its figure's bytes and of
+    :data:`SCREEN_CACHE_KEY`, so a figure unchanged since the last report is not converted
+    again (a change of the EFA redraws a few figures of forty); copies of figures no longer
+    published are removed from it.
     """
     figure_pngs = published.loc[
         (published["kind"] == "figure") & (published["suffix"] == ".png"), "path"
     ].tolist()
-    return {p: pool.submit(screen_png, base / p) for p in figure_pngs}
+    sources = {p: (base / p).read_bytes() for p in figure_pngs}
+    if cache is None:
+        return {p: pool.submit(_cached_screen_png, data, None) for p, data in sources.items()}
+    cache.mkdir(parents=True, exist_ok=True)
+    names = {
+        p: hashlib.sha256(SCREEN_CACHE_KEY + b"\0" + data).hexdigest() + ".png"
+        for p, data in sources.items()
+    }
+    current = set(names.values())
+    for old in cache.iterdir():
+        if old.name not in current:
+            old.unlink()
+    return {
+        p: pool.submit(_cached_screen_png, data, cache / names[p]) for p, data in sources.items()
+    }
 
 
 def build_sections(

@@ -32,10 +32,12 @@ def run(
     out_dir = paths.output_dir("reports")
     thesis_dir = paths.output_dir("tables") / report.THESIS_DIR
     # The order is for the stage's wall time: the figures' screen copies (most of the work
-    # before the page; threads, as PIL releases the GIL) run beside the tables; Chromium,
-    # the longest part, prints the page while the thesis tables and the downloads are written.
+    # before the page; threads, as PIL releases the GIL; kept in build/<site>/cache for the
+    # figures that did not change) run beside the tables; Chromium, the longest part, prints
+    # the page while the thesis tables and the downloads are written.
     with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        screens = report.start_screen_copies(paths.base, published, pool)
+        cache = paths.cache_dir("screen")
+        screens = report.start_screen_copies(paths.base, published, pool, cache)
         tables = publication.publication_tables(
             publication.read_tables(csv_files),
             cfg.codebook,
