@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -565,29 +566,11 @@ def fiml_corrected(
     for name, seq in (("h1", h1), ("implied", implied), ("baseline_implied", baseline_implied)):
         if len(seq) != n_groups:
             raise ValueError(f"{name} must hold one (mu, sigma) per group ({n_groups})")
-    xx3 = xx3_null = 0.0
-    wm_g, wc_g, jm_g, jwi_g = [], [], [], []
-    trace_h1 = 0.0  # the part of k that does not depend on the model
-    for pats, (mu1, s1), (mu0, s0), (mub, sb) in zip(
-        patterns, h1, implied, baseline_implied, strict=True
-    ):
-        full = MissingPatterns.from_moments(mu1, s1, pats.n)
-        ll_sat = fiml_loglik(full, mu1, s1)
+    terms = _h1_terms(patterns, h1, baseline_implied, version, information, tuple(x_idx))
+    xx3 = 0.0
+    for full, ll_sat, (mu0, s0) in zip(terms.full, terms.ll_sat, implied, strict=True):
         xx3 += 2.0 * (ll_sat - fiml_loglik(full, mu0, s0))
-        xx3_null += 2.0 * (ll_sat - fiml_loglik(full, mub, sb))
-        wm = _zero_fixed_x(fiml_information(pats, mu1, s1, kind=information), pats.p, x_idx)
-        wmi = _inv_nonzero(wm)
-        wc = fiml_information(full, mu1, s1, kind="expected")
-        wm_g.append(wm)
-        wc_g.append(wc)
-        if version == "V3":
-            jm = first_order_information(pats, mu1, s1)
-            jwi = jm @ wmi
-            jm_g.append(jm)
-            jwi_g.append(jwi)
-            trace_h1 += float(np.sum((wc @ wmi) * jwi.T))  # tr(Wc Wm^-1 Jm Wm^-1)
-        else:
-            trace_h1 += float(np.sum(wc * wmi))  # tr(Wc Wm^-1)
+    wm_g, wc_g, jm_g, jwi_g, trace_h1 = terms.wm, terms.wc, terms.jm, terms.jwi, terms.trace
 
     def k_value(deltas_g: list[np.ndarray], jac: np.ndarray | None = None) -> float:
         # lavaan's tr(U Wm^-1 Wc Wm^-1 U Gamma) (V3) or tr(Wc Wm^-1 U Wm^-1) (V6) with
@@ -617,8 +600,93 @@ def fiml_corrected(
         base = _bdiag([baseline_delta(pt.p) for pt in patterns])
         rows = np.cumsum([0] + [d.shape[0] for d in deltas])
         baseline_deltas = [base[a:b] for a, b in zip(rows[:-1], rows[1:], strict=True)]
-    c3_null = k_value(list(baseline_deltas)) / df_null
-    return FimlCorrected(float(xx3), int(df), c3, float(xx3_null), int(df_null), c3_null)
+    # the baseline's k depends on the data alone, like the h1 terms: once per data set
+    key = _digest(*baseline_deltas)
+    if key not in terms.k_null:
+        terms.k_null[key] = k_value(list(baseline_deltas))
+    c3_null = terms.k_null[key] / df_null
+    return FimlCorrected(float(xx3), int(df), c3, float(terms.xx3_null), int(df_null), c3_null)
+
+
+@dataclass
+class _H1Terms:
+    """What :func:`fiml_corrected` needs from the data alone (the EM moments, the baseline),
+    per group: the saturated moments as complete data (``full``) and their log-likelihood,
+    ``Wm``, ``Wc``, ``Jm``, ``Jm Wm^-1``, the model-free part of k, the baseline's XX3 and
+    (by the digest of the baseline's Delta) its k."""
+
+    full: list
+    ll_sat: list
+    wm: list
+    wc: list
+    jm: list
+    jwi: list
+    trace: float
+    xx3_null: float
+    k_null: dict
+
+
+# A stage fits several models to the same items and rows (the CFA stage: one-factor,
+# domains, first- and second-order): their h1 terms are the same p* x p* matrices, computed
+# and inverted once. Keyed by the digest of every input, so a hit returns exactly what the
+# computation would; bounded, since each entry holds a few p* x p* matrices per group.
+_H1_CACHE: dict[bytes, _H1Terms] = {}
+_H1_CACHE_SIZE = 4
+
+
+def _digest(*parts) -> bytes:
+    """A digest of arrays (values, shapes and dtypes) and plain values."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            a = np.ascontiguousarray(part)
+            h.update(repr((a.shape, a.dtype.str)).encode())
+            h.update(a.tobytes())
+        else:
+            h.update(repr(part).encode())
+    return h.digest()
+
+
+def _patterns_digest(pats: MissingPatterns) -> bytes:
+    data = () if pats.data is None else (pats.data,)
+    return _digest(pats.observed, pats.freq, *data, *pats.means, *pats.covs)
+
+
+def _h1_terms(patterns, h1, baseline_implied, version, information, x_idx) -> _H1Terms:
+    key = _digest(
+        *(_patterns_digest(pt) for pt in patterns),
+        *(a for pair in h1 for a in pair),
+        *(np.asarray(a) for pair in baseline_implied for a in pair),
+        version,
+        information,
+        x_idx,
+    )
+    if key in _H1_CACHE:
+        return _H1_CACHE[key]
+    terms = _H1Terms([], [], [], [], [], [], 0.0, 0.0, {})
+    for pats, (mu1, s1), (mub, sb) in zip(patterns, h1, baseline_implied, strict=True):
+        full = MissingPatterns.from_moments(mu1, s1, pats.n)
+        ll_sat = fiml_loglik(full, mu1, s1)
+        terms.full.append(full)
+        terms.ll_sat.append(ll_sat)
+        terms.xx3_null += 2.0 * (ll_sat - fiml_loglik(full, mub, sb))
+        wm = _zero_fixed_x(fiml_information(pats, mu1, s1, kind=information), pats.p, x_idx)
+        wmi = _inv_nonzero(wm)
+        wc = fiml_information(full, mu1, s1, kind="expected")
+        terms.wm.append(wm)
+        terms.wc.append(wc)
+        if version == "V3":
+            jm = first_order_information(pats, mu1, s1)
+            jwi = jm @ wmi
+            terms.jm.append(jm)
+            terms.jwi.append(jwi)
+            terms.trace += float(np.sum((wc @ wmi) * jwi.T))  # tr(Wc Wm^-1 Jm Wm^-1)
+        else:
+            terms.trace += float(np.sum(wc * wmi))  # tr(Wc Wm^-1)
+    while len(_H1_CACHE) >= _H1_CACHE_SIZE:
+        del _H1_CACHE[next(iter(_H1_CACHE))]  # the oldest entry
+    _H1_CACHE[key] = terms
+    return terms
 
 
 @dataclass(frozen=True)
