@@ -40,7 +40,6 @@ the answered items); the ``n`` column says how many respondents entered.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -53,11 +52,11 @@ from statsmodels.tools.tools import add_constant
 from tqdm import tqdm  # text bar: no ipywidgets needed in JupyterLab or papermill
 
 from policestress.codebook_models import structural_syntax as structural_syntax  # re-export
+from policestress.importance import MAX_DOMINANCE_PREDICTORS as MAX_DOMINANCE_PREDICTORS
+from policestress.importance import METHODS as _IMPORTANCE
+from policestress.importance import bootstrap_chunk
 from policestress.missing_data import complete_cases
 
-# Dominance analysis fits all 2^k subsets: 16 predictors take about a second (fine once, too
-# slow for a bootstrap); above that use relative weights.
-MAX_DOMINANCE_PREDICTORS = 16
 IMPORTANCE_METHODS = ("dominance", "relative_weights")
 
 
@@ -119,52 +118,6 @@ def standardized_regression(
             "f_p": fit.f_pvalue,
         }
     )
-
-
-def _subset_r2(corr: np.ndarray) -> np.ndarray:
-    """R^2 of every subset of predictors; index = bit mask. ``corr``: predictors then outcome."""
-    k = corr.shape[0] - 1
-    rxx, rxy = corr[:k, :k], corr[:k, k]
-    r2 = np.zeros(2**k)
-    for mask in range(1, 2**k):
-        idx = [j for j in range(k) if mask >> j & 1]
-        r = rxy[idx]
-        r2[mask] = r @ np.linalg.solve(rxx[np.ix_(idx, idx)], r)
-    return r2
-
-
-def _dominance_from_corr(corr: np.ndarray) -> np.ndarray:
-    k = corr.shape[0] - 1
-    if k > MAX_DOMINANCE_PREDICTORS:
-        raise ValueError(
-            f"dominance analysis of {k} predictors needs 2^{k} regressions; use "
-            f"method='relative_weights' above {MAX_DOMINANCE_PREDICTORS} predictors"
-        )
-    r2 = _subset_r2(corr)
-    weights = np.zeros(k)
-    for mask in range(2**k):
-        size = mask.bit_count()
-        if size == k:
-            continue
-        # Each subset of size s without j weighs 1 / C(k-1, s) within its size; sizes average.
-        w = 1.0 / (k * math.comb(k - 1, size))
-        for j in range(k):
-            if not mask >> j & 1:
-                weights[j] += w * (r2[mask | 1 << j] - r2[mask])
-    return weights
-
-
-def _relative_weights_from_corr(corr: np.ndarray) -> np.ndarray:
-    k = corr.shape[0] - 1
-    rxx, rxy = corr[:k, :k], corr[:k, k]
-    evals, evecs = np.linalg.eigh(rxx)
-    # Lambda: correlations between the predictors and their orthogonal counterparts Z.
-    lam = evecs @ np.diag(np.sqrt(evals)) @ evecs.T
-    beta = np.linalg.solve(lam, rxy)
-    return (lam**2) @ (beta**2)
-
-
-_IMPORTANCE = {"dominance": _dominance_from_corr, "relative_weights": _relative_weights_from_corr}
 
 
 def _check_method(method: str) -> None:
@@ -232,18 +185,6 @@ def relative_weights(data: pd.DataFrame, outcome: str, predictors: Sequence[str]
     return _importance(data, outcome, predictors, "relative_weights")
 
 
-def _bootstrap_chunk(
-    values: np.ndarray, seeds: list[np.random.SeedSequence], method: str
-) -> np.ndarray:
-    fn = _IMPORTANCE[method]
-    n = values.shape[0]
-    out = np.empty((len(seeds), values.shape[1] - 1))
-    for i, seed in enumerate(seeds):
-        idx = np.random.default_rng(seed).integers(0, n, n)
-        out[i] = fn(np.corrcoef(values[idx], rowvar=False))
-    return out
-
-
 def bootstrap_replicates(
     data: pd.DataFrame,
     outcome: str,
@@ -275,7 +216,7 @@ def bootstrap_replicates(
     children = np.random.SeedSequence(seed).spawn(n_boot)
     chunks = [children[i : i + chunk_size] for i in range(0, n_boot, chunk_size)]
     jobs = Parallel(n_jobs=n_jobs, return_as="generator")(
-        delayed(_bootstrap_chunk)(values, chunk, method) for chunk in chunks
+        delayed(bootstrap_chunk)(values, chunk, method) for chunk in chunks
     )
     results = []
     with tqdm(total=n_boot, desc=f"bootstrap {method}", disable=not progress) as bar:
