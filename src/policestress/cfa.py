@@ -569,12 +569,12 @@ def htmt(
         r = r.abs()
     r = r.to_numpy()
     np.fill_diagonal(r, np.nan)
-    r = pd.DataFrame(r, index=indicators, columns=indicators)
+    position = {x: k for k, x in enumerate(indicators)}
 
     degenerate = []
 
     def block_mean(a: list[str], b: list[str]) -> float:
-        vals = r.loc[a, b].to_numpy().ravel()
+        vals = r[np.ix_([position[x] for x in a], [position[x] for x in b])].ravel()
         vals = vals[~np.isnan(vals)]
         if not htmt2:
             return float(np.mean(vals))
@@ -583,14 +583,15 @@ def htmt(
         return float(np.exp(np.mean(np.log(vals))))
 
     mono = {f: block_mean(items[f], items[f]) for f in factors}
-    out = pd.DataFrame(index=factors, columns=factors, dtype=float)
+    ratios = np.empty((len(factors), len(factors)))
     bad = []
-    for a in factors:
-        for b in factors:
+    for i, a in enumerate(factors):
+        for j, b in enumerate(factors):
             n_before = len(degenerate)
-            out.loc[a, b] = block_mean(items[a], items[b]) / math.sqrt(mono[a] * mono[b])
+            ratios[i, j] = block_mean(items[a], items[b]) / math.sqrt(mono[a] * mono[b])
             if len(degenerate) > n_before:
                 bad.append((a, b))
+    out = pd.DataFrame(ratios, index=factors, columns=factors)
     if bad:
         # log(0): the geometric mean is decided by rounding noise (semTools does the same)
         warnings.warn(

@@ -15,6 +15,7 @@ parameters.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -119,10 +120,29 @@ class Representation:
         self.meanstructure = bool(table.attrs.get("meanstructure", False))
         self.used = [np.unique(s.free[s.free >= 0]) for s in self.specs]
 
+    @cached_property
+    def _free_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        # the table's free column, read once: values() and matrices() run at every
+        # iteration of the optimiser, and a column of a frame with attrs deep-copies them
+        free = self.table["free"].to_numpy(dtype=int)
+        return free > 0, np.maximum(free, 1) - 1
+
+    @cached_property
+    def _slots(self) -> list[list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
+        # per group and matrix: the rows of the group's spec in it, and their (row, column)
+        out = []
+        for spec in self.specs:
+            slots = []
+            for kind in KINDS:
+                sel = np.flatnonzero(spec.kind == kind)
+                slots.append((kind, sel, spec.r[sel], spec.c[sel]))
+            out.append(slots)
+        return out
+
     def values(self, theta: np.ndarray) -> np.ndarray:
         """Value of every parameter-table row at the free parameter vector ``theta``."""
-        free = self.table["free"].to_numpy(dtype=int)
-        return np.where(free > 0, theta[np.maximum(free, 1) - 1], self.fixed_values)
+        is_free, position = self._free_rows
+        return np.where(is_free, theta[position], self.fixed_values)
 
     def matrices(
         self, theta: np.ndarray, g: int, values: np.ndarray | None = None
@@ -140,11 +160,11 @@ class Representation:
         }
         for i, j in self._dummy_pairs:
             mats["lambda"][i, j] = 1.0
-        for kind, mat in mats.items():
-            sel = spec.kind == kind
-            mat[spec.r[sel], spec.c[sel]] = vals[sel]
+        for kind, sel, r, c in self._slots[g]:
+            mat = mats[kind]
+            mat[r, c] = vals[sel]
             if kind in ("psi", "theta"):
-                mat[spec.c[sel], spec.r[sel]] = vals[sel]
+                mat[c, r] = vals[sel]
         a = np.linalg.inv(np.eye(m) - mats["beta"]) if m else np.zeros((0, 0))
         lam_a = mats["lambda"] @ a
         phi = a @ mats["psi"] @ a.T
