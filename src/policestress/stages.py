@@ -708,8 +708,32 @@ def _kernel_manager_class(stderr_file, socket_dir: Path):
     """A kernel manager over IPC sockets in ``socket_dir`` (no network port, so no
     unencrypted-TCP warning; one folder per run, as stages run in parallel) whose kernel
     writes its stderr to ``stderr_file`` (shown afterwards, less known noise)."""
-    from jupyter_client import AsyncKernelManager
+    from queue import Empty
+
+    from jupyter_client import AsyncKernelClient, AsyncKernelManager
     from traitlets import CaselessStrEnum, default
+
+    class ChainKernelClient(AsyncKernelClient):
+        async def wait_for_ready(self, timeout: float | None = None) -> None:
+            """Ready once the kernel answers kernel_info and its IOPub messages arrive:
+            jupyter_client's own wait then listens 0.2 s more for IOPub to go quiet, a fixed
+            fifth of a second of every stage. The messages it would drop answer kernel_info;
+            the notebook client reads only those of the cells it runs."""
+            deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+            while True:
+                self.kernel_info()
+                try:
+                    reply = await self.shell_channel.get_msg(timeout=1)
+                    if reply["msg_type"] == "kernel_info_reply":
+                        await self.iopub_channel.get_msg(timeout=0.2)  # IOPub connected
+                        self._handle_kernel_info_reply(reply)
+                        return
+                except Empty:
+                    pass
+                if not await self.is_alive():
+                    raise RuntimeError("Kernel died before replying to kernel_info")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
 
     class ChainKernelManager(AsyncKernelManager):
         transport = CaselessStrEnum(["tcp", "ipc"], default_value="ipc", config=True)
@@ -717,6 +741,10 @@ def _kernel_manager_class(stderr_file, socket_dir: Path):
         @default("ip")
         def _socket_path(self):
             return str(socket_dir / "kernel")
+
+        @default("client_factory")
+        def _client_factory_default(self):
+            return ChainKernelClient
 
         async def start_kernel(self, **kw):
             kw.setdefault("stderr", stderr_file)
