@@ -33,7 +33,6 @@ KEY_PACKAGES = (
     "scipy",
     "pandas",
     "semopy",
-    "factor_analyzer",
     "scikit-learn",
     "pingouin",
     "statsmodels",
