@@ -87,7 +87,7 @@ def save_figure(
         # One layout pass for everything below: drawn once, then frozen, so the footnote, the
         # checks and both files see the same positions and no format lays the figure out again.
         fig.canvas.draw()
-        fig.set_layout_engine("none")
+        fig.set_layout_engine(None)
         renderer = fig.canvas.get_renderer()
         # The tight box is measured once (every text laid out again): with the footnote it is
         # the union of the box before and the footnote's, as a second measurement would give.
