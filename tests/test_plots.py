@@ -70,6 +70,43 @@ def test_figures_of_a_simulated_site_carry_a_footnote(tmp_path):
     assert SIMULATED_FOOTNOTE not in svg_texts(svg)
 
 
+@pytest.mark.parametrize("layout", ["constrained", None])
+def test_the_png_is_the_print_box_of_the_figure(tmp_path, layout):
+    """save_figure's PNG (the canvas drawn at 300 dpi cut to the print box, with room kept
+    around a constrained layout for a legend wider than its axes and for the footnote; drawn
+    again by savefig when the box leaves the canvas) is the picture savefig gives for the box."""
+    from matplotlib.patches import Patch
+
+    from policestress.plots.style import figure_style, legend_below
+
+    with figure_style():
+        fig, ax = new_figure(6, layout=layout)
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("突发事件风险 critical-incident risk")
+        if layout:  # narrow axes beside long labels, as a Likert figure's
+            ax.set_yticks([0, 1], ["一个很长的条目标签 a long item label", "短"])
+        entries = [Patch(color=c, label=f"legend entry {c}") for c in ("C0", "C1", "C2", "C3")]
+        legend_below(ax, handles=entries, ncol=4)  # wider than the axes: past their edges
+        png, _ = save_figure(fig, tmp_path, "figure", simulated=True, close=False)
+        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.04)
+        fig.savefig(tmp_path / "savefig.png", dpi=300, bbox_inches=box)
+    plt.close(fig)
+    with Image.open(png) as ours, Image.open(tmp_path / "savefig.png") as reference:
+        assert ours.info["dpi"] == pytest.approx((300, 300), abs=0.1)
+        # the canvas's pixels (RGB: opaque) with the layout's room; savefig's (RGBA) without
+        assert ours.mode == ("RGB" if layout else "RGBA")
+        if layout:
+            assert ours.width > 15.5 / 2.54 * 300  # the legend reaches past the 15 cm figure
+        ours, reference = np.asarray(ours.convert("L"), float), np.asarray(reference.convert("L"))
+    assert abs(ours.shape[0] - reference.shape[0]) <= 1
+    assert abs(ours.shape[1] - reference.shape[1]) <= 1
+    rows, cols = min(ours.shape[0], reference.shape[0]), min(ours.shape[1], reference.shape[1])
+    # the same picture up to where whole pixels cut it (at most half a pixel's shift)
+    assert np.abs(ours[:rows, :cols] - reference[:rows, :cols]).mean() < 3
+    assert (ours[-60:, -400:] < 128).any()  # the footnote, bottom right, is in the pixels
+    assert (ours[-60:, :300] == 255).all()
+
+
 def test_importing_plots_or_loading_a_site_changes_no_global_state():
     import subprocess
     import sys

@@ -22,6 +22,7 @@ from policestress.timing import output_timer  # noqa: E402
 
 if TYPE_CHECKING:
     import matplotlib.pyplot as plt
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.text import Text
     from matplotlib.transforms import Bbox
 
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
 
 # Bilingual on purpose: whoever reads the figure, in whichever language, sees it.
 SIMULATED_FOOTNOTE = "模拟数据 · SIMULATED DATA"
+PNG_DPI = 300
+# Room (inches) around a figure's layout on the canvas it is drawn on, for what reaches past
+# the layout (legends below narrow axes overhang by up to ~0.4 cm) and, under a simulated
+# site's figure, the footnote (an 8 pt line 0.08 in under the tight box, and the padding).
+SIDE_ROOM_IN = 0.5
+FOOTNOTE_ROOM_IN = 0.3
 
 
 class FigureSizeError(ValueError):
@@ -52,6 +59,68 @@ def _add_footnote(fig: plt.Figure, text: str, box: Bbox) -> Text:
         fontsize=MIN_FONT_PT,
         color="0.45",
     )
+
+
+def _keep_room(fig: plt.Figure, layout: ConstrainedLayoutEngine, bottom: float) -> None:
+    """Widen the figure by :data:`SIDE_ROOM_IN` on either side and heighten it by ``bottom``
+    (inches) below, keeping the layout out of that room: the figure is laid out as before,
+    and what reaches past its edges (a legend wider than its axes, the footnote under it)
+    is drawn on the canvas, so into the PNG's pixels."""
+    width, height = fig.get_size_inches()
+    left, low, w, h = layout.get()["rect"]
+    total_w, total_h = width + 2 * SIDE_ROOM_IN, height + bottom
+    fig.set_size_inches(total_w, total_h)
+    layout.set(
+        rect=(
+            (left * width + SIDE_ROOM_IN) / total_w,
+            (low * height + bottom) / total_h,
+            w * width / total_w,
+            h * height / total_h,
+        )
+    )
+
+
+def _round_positions(fig: plt.Figure) -> None:
+    """Round every axes' position (figure fractions) to 1e-10, about a nanometre.
+
+    Constrained layout's solver returns positions that can differ in their last bits from
+    one run to the next; the SVG's clip-path ids are hashes of the clip rectangles, so those
+    bits would change the file's bytes (not its picture). Rounded, reruns give the same.
+    """
+    import numpy as np
+    from matplotlib.transforms import Bbox
+
+    for ax in fig.axes:
+        in_layout = ax.get_in_layout()
+        box = ax.get_position(original=True)
+        ax.set_position(Bbox(np.round(box.get_points(), 10)))
+        ax.set_in_layout(in_layout)  # set_position takes an axes out of layouts
+
+
+def _write_png(fig: plt.Figure, path: Path, box: Bbox) -> None:
+    """Write the ``box`` (inches) of the figure just drawn at :data:`PNG_DPI` as a PNG.
+
+    The pixels are the drawn canvas's, cut to the box (rounded to whole pixels; RGB when the
+    canvas is opaque, as a figure on its white background is); a box reaching beyond the
+    canvas (a figure without constrained layout, which gets no room around it, whose
+    footnote falls below it) is drawn again for the box by ``savefig``. Either way the file
+    holds no metadata but its resolution, so reruns give identical bytes.
+    """
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    rows, cols = pixels.shape[:2]
+    scale = fig.dpi
+    left, right = round(box.x0 * scale), round(box.x1 * scale)
+    top, bottom = rows - round(box.y1 * scale), rows - round(box.y0 * scale)
+    if left < 0 or top < 0 or right > cols or bottom > rows:
+        fig.savefig(path, dpi=PNG_DPI, bbox_inches=box, metadata={"Software": None})
+        return
+    crop = pixels[top:bottom, left:right]
+    if (crop[..., 3] == 255).all():
+        crop = crop[..., :3]
+    Image.fromarray(np.ascontiguousarray(crop)).save(path, format="png", dpi=(PNG_DPI, PNG_DPI))
 
 
 def save_figure(
@@ -78,22 +147,32 @@ def save_figure(
         (:func:`policestress.plots.style.print_problems`); nothing is written.
     """
     import matplotlib.pyplot as plt
+    from matplotlib.layout_engine import ConstrainedLayoutEngine
     from matplotlib.transforms import Bbox
 
     from policestress.plots.style import figure_style, print_problems
 
     folder = Path(folder)
     with figure_style():
-        # One layout pass for everything below: drawn once, then frozen, so the footnote, the
-        # checks and both files see the same positions and no format lays the figure out again.
-        fig.canvas.draw()
+        layout = fig.get_layout_engine()
+        if isinstance(layout, ConstrainedLayoutEngine):
+            _keep_room(fig, layout, FOOTNOTE_ROOM_IN if simulated else 0.0)
+        # Laid out once at print resolution, then frozen, so the footnote, the checks and both
+        # files see the same positions and no format lays the figure out again; one draw,
+        # whose pixels are the PNG's.
+        fig.set_dpi(PNG_DPI)
+        if layout is not None:
+            layout.execute(fig)
+            _round_positions(fig)
         fig.set_layout_engine(None)
+        fig.canvas.draw()
         renderer = fig.canvas.get_renderer()
         # The tight box is measured once (every text laid out again): with the footnote it is
         # the union of the box before and the footnote's, as a second measurement would give.
         box = fig.get_tightbbox(renderer)
         if simulated:
             note = _add_footnote(fig, SIMULATED_FOOTNOTE, box)
+            note.draw(renderer)  # onto the pixels already drawn
             extent = note.get_window_extent(renderer).transformed(fig.dpi_scale_trans.inverted())
             box = Bbox.union([box, extent])
         box = box.padded(matplotlib.rcParams["savefig.pad_inches"])
@@ -104,7 +183,7 @@ def save_figure(
         png = folder / f"{stem}.png"
         svg = folder / f"{stem}.svg"
         with output_timer():
-            fig.savefig(png, dpi=300, bbox_inches=box, metadata={"Software": None})
+            _write_png(fig, png, box)
             fig.savefig(svg, bbox_inches=box, metadata={"Date": None, "Creator": None})
     if close:
         plt.close(fig)
