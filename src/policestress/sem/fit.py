@@ -302,7 +302,8 @@ class SEMFit:
         """Covariance matrix of the free parameters (lavaan's ``vcov``)."""
         if "vcov" not in self._cache and self.estimator != "ML":
             try:
-                self._cache["vcov"] = self._robust()[0].vcov
+                with threadpool_limits(limits=1, user_api="blas"):  # as fit_measures
+                    self._cache["vcov"] = self._robust()[0].vcov
             except np.linalg.LinAlgError:
                 self._cache["vcov"] = np.full((self.n_free, self.n_free), np.nan)
         if "vcov" not in self._cache:
@@ -817,15 +818,18 @@ class SEMFit:
         CFI/TLI/RMSEA (with interval and close-fit p), as lavaan 0.6 reports them there too;
         for ML on complete data neither, as lavaan."""
         if "fit_measures_all" not in self._cache:
-            series = self._plain_measures()
-            if self.fitted and series["df"] > 0:
-                if self.estimator != "ML":
-                    extra = self._robust_measures()
-                elif self.missing == "ml":
-                    extra = self._fiml_robust_indices("V6")
-                else:
-                    extra = {}
-                series = pd.concat([series, pd.Series(extra, dtype=float)])
+            # one BLAS thread, as for the fit: the chain runs stages side by side on every
+            # core, and threads waiting for each other cost more than they save here
+            with threadpool_limits(limits=1, user_api="blas"):
+                series = self._plain_measures()
+                if self.fitted and series["df"] > 0:
+                    if self.estimator != "ML":
+                        extra = self._robust_measures()
+                    elif self.missing == "ml":
+                        extra = self._fiml_robust_indices("V6")
+                    else:
+                        extra = {}
+                    series = pd.concat([series, pd.Series(extra, dtype=float)])
             self._cache["fit_measures_all"] = series
         return self._cache["fit_measures_all"].copy()
 
