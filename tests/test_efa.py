@@ -192,6 +192,19 @@ def test_parallel_analysis_percentile_orders_the_random_curve(data):
         E.parallel_analysis(data, factor_eigen="pca")
 
 
+def test_the_efa_settings_offer_exactly_the_choices_the_functions_take():
+    """site.yml once offered factor_eigen 'pca', which parallel_analysis refuses (and not 'fa')."""
+    from typing import get_args, get_type_hints
+
+    from policestress.settings import Efa
+
+    hints = get_type_hints(Efa)
+    assert get_args(hints["extraction"]) == E.EXTRACTIONS
+    assert get_args(hints["rotation"]) == E.ROTATIONS
+    assert get_args(hints["factor_eigen"]) == E.FACTOR_EIGEN
+    assert get_args(hints["cor"]) == E.CORRELATIONS
+
+
 def test_parallel_analysis_cost_does_not_grow_with_respondents():
     """50 000 respondents and 45 items: the random part never simulates n x p data."""
     rng = np.random.default_rng(0)

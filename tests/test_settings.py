@@ -141,6 +141,7 @@ def test_a_misspelt_top_level_key_is_an_error(tmp_path):
         ("exclusions.duplicates", "yes", "key 'exclusions.duplicates' must be true or false"),
         ("grouping", "sex", "key 'grouping' must be a list of texts, not 'sex'"),
         ("cfa.estimator", "DWLS", "key 'cfa.estimator' must be one of 'ML', 'MLR', 'MLM', 'WLSMV'"),
+        ("efa.factor_eigen", "pca", "key 'efa.factor_eigen' must be one of 'smc', 'fa', not 'pca'"),
         ("header_row", 0, "key 'header_row' must be >= 1"),
         ("id", "make", "key 'id' must be one of 'column', 'generate'"),
         ("missing_values", [-99, 1.5], "key 'missing_values[1]' must be a text or an integer"),

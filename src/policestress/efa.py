@@ -57,6 +57,7 @@ DEFAULT_PARALLEL_PERCENTILE: float = default("efa.parallel_percentile")
 
 EXTRACTIONS = ("minres", "ml", "pa")
 ROTATIONS = ("oblimin", "promax", "varimax", "none")
+FACTOR_EIGEN = ("smc", "fa")
 OBLIQUE = ("oblimin", "promax")
 # Column prefixes psych gives the factors of each extraction method.
 FACTOR_PREFIX = {"minres": "MR", "ml": "ML", "pa": "PA"}
@@ -373,8 +374,8 @@ def parallel_analysis(
     >>> pa.n_factors, pa.n_components, pa.n_kaiser
     (1, 1, 1)
     """
-    if factor_eigen not in ("smc", "fa"):
-        raise ValueError(f"factor_eigen must be 'smc' or 'fa', not {factor_eigen!r}")
+    if factor_eigen not in FACTOR_EIGEN:
+        raise ValueError(f"factor_eigen must be one of {FACTOR_EIGEN}, not {factor_eigen!r}")
     if not 0 < percentile < 100:
         raise ValueError("percentile must lie strictly between 0 and 100")
     corr = _correlation(data, cor)

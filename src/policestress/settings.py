@@ -163,8 +163,10 @@ class Efa:
     parallel_percentile: float = key(
         95.0, "percentile of the random eigenvalues to exceed", ge=0, le=100
     )
-    factor_eigen: Literal["smc", "pca"] = key(
-        "smc", "eigenvalues compared in parallel analysis: reduced (smc) or PCA"
+    factor_eigen: Literal["smc", "fa"] = key(
+        "smc",
+        "diagonal of the reduced matrix whose eigenvalues parallel analysis compares: squared "
+        "multiple correlations (smc), or one-factor minres communalities (fa, psych's default)",
     )
     cor: Literal["pearson", "poly"] = key(
         "pearson",
