@@ -120,7 +120,11 @@ def _write_png(fig: plt.Figure, path: Path, box: Bbox) -> None:
     crop = pixels[top:bottom, left:right]
     if (crop[..., 3] == 255).all():
         crop = crop[..., :3]
-    Image.fromarray(np.ascontiguousarray(crop)).save(path, format="png", dpi=(PNG_DPI, PNG_DPI))
+    # zlib level 3: a quarter less CPU than the default 6 for files 0.6% larger (measured on
+    # the descriptives stage's figures)
+    Image.fromarray(np.ascontiguousarray(crop)).save(
+        path, format="png", dpi=(PNG_DPI, PNG_DPI), compress_level=3
+    )
 
 
 def save_figure(
