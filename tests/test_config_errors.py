@@ -86,16 +86,20 @@ def test_screenshots_and_pdfs_launch_chromium_the_same_way(monkeypatch, tmp_path
         def wait(self, timeout=None):
             return 0
 
+        def kill(self):
+            pass
+
     monkeypatch.setattr(report, "chromium_binary", lambda: "chromium")
     monkeypatch.setattr(report.subprocess, "Popen", FakeChromium)
     page = tmp_path / "r.html"
     page.write_text("<p>x</p>", encoding="utf-8")
     report.screenshot(page, tmp_path / "s.png")
-    (tmp_path / "r.pdf").write_bytes(b"%PDF-1.4\n")
-    report.print_pdf(page, tmp_path / "r.pdf")
+    report.PdfPrint(tmp_path / "r.pdf").kill()  # launched, then not wanted
     assert len(calls) == 2
     for args in calls:
-        assert args[1 : 1 + len(report.CHROMIUM_FLAGS)] == list(report.CHROMIUM_FLAGS)
+        # the PDF's Chromium is started through a Python that hands it the DevTools pipes
+        start = args.index("chromium") + 1
+        assert args[start : start + len(report.CHROMIUM_FLAGS)] == list(report.CHROMIUM_FLAGS)
     assert {
         "--disable-background-networking",
         "--disable-component-update",
@@ -120,7 +124,8 @@ def test_a_failed_chromium_says_what_it_printed(monkeypatch, tmp_path):
     from policestress import report
 
     page = _fake_chromium(monkeypatch, tmp_path, "echo 'cannot open display' >&2; exit 3")
-    printing = report.PdfPrint(page, tmp_path / "r.pdf")  # runs in the background
+    printing = report.PdfPrint(tmp_path / "r.pdf")
+    printing.start(page)  # in the background
     with pytest.raises(subprocess.CalledProcessError) as failed:
         printing.wait()
     assert failed.value.returncode == 3 and b"cannot open display" in failed.value.output
@@ -130,7 +135,8 @@ def test_a_print_no_longer_wanted_is_stopped(monkeypatch, tmp_path):
     from policestress import report
 
     page = _fake_chromium(monkeypatch, tmp_path, "exec sleep 60")
-    printing = report.PdfPrint(page, tmp_path / "r.pdf")
+    printing = report.PdfPrint(tmp_path / "r.pdf")
+    printing.start(page)
     start = time.monotonic()
     printing.kill()
     with pytest.raises(subprocess.CalledProcessError) as killed:

@@ -35,6 +35,7 @@ Examples
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import io
 import json
@@ -42,7 +43,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 import time
 import zipfile
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -713,9 +716,28 @@ CHROMIUM_FLAGS = (
 )
 
 
+_ON_3_AND_4 = (
+    "import os, sys; os.dup2(int(sys.argv[1]), 3); os.dup2(int(sys.argv[2]), 4); "
+    "os.execv(sys.argv[3], sys.argv[3:])"
+)
+
+
+def _fd_above_4(fd: int) -> int:
+    """The open file descriptor ``fd`` under a number of 5 or more (the old one closed)."""
+    if fd > 4:
+        return fd
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 5)
+    os.close(fd)
+    return moved
+
+
 class ChromiumRun:
     """Headless Chromium opening the HTML file ``page`` with :data:`CHROMIUM_FLAGS` and
     ``flags``, started at once and in the background: :meth:`wait` for it (or :meth:`kill`).
+
+    With ``devtools`` Chromium opens no page and is driven over the DevTools protocol on a
+    pair of pipes (``--remote-debugging-pipe``: it reads commands on its file descriptor 3
+    and answers on 4), here :attr:`commands` and :attr:`replies`.
 
     Raises
     ------
@@ -724,22 +746,64 @@ class ChromiumRun:
         what needs it.
     """
 
-    def __init__(self, page: Path, flags: list[str], timeout: int, hint: str = ""):
+    def __init__(
+        self,
+        page: Path | None,
+        flags: list[str],
+        timeout: int,
+        hint: str = "",
+        devtools: bool = False,
+    ):
         binary = chromium_binary()
         if binary is None:
             raise FileNotFoundError(f"Chromium not found: apt-get install chromium{hint}")
-        self.command = [binary, *CHROMIUM_FLAGS, *flags, Path(page).resolve().as_uri()]
+        url = Path(page).resolve().as_uri() if page is not None else "about:blank"
+        if devtools:
+            flags = [*flags, "--remote-debugging-pipe"]
+        self.command = [binary, *CHROMIUM_FLAGS, *flags, url]
         self.timeout = timeout
         self._started = time.monotonic()
         # A file, not a pipe: nothing reads Chromium's chatter while it runs, and a full pipe
         # would stop it.
         self._log = tempfile.TemporaryFile()
+        launch, keep = self.command, ()
+        if devtools:
+            to_chromium, self._commands_fd = os.pipe()
+            self._replies_fd, from_chromium = os.pipe()
+            # Above 4, so that putting one on 3 or 4 cannot overwrite the other.
+            to_chromium, from_chromium = (
+                _fd_above_4(to_chromium),
+                _fd_above_4(from_chromium),
+            )
+            # A bare Python puts the pipes on descriptors 3 and 4 and becomes Chromium
+            # (exec): no preexec_fn, which is unsafe once threads run, and no /bin/sh, whose
+            # dash takes no descriptor above 9.
+            launch = [
+                sys.executable,
+                "-I",
+                "-S",
+                "-c",
+                _ON_3_AND_4,
+                str(to_chromium),
+                str(from_chromium),
+                *self.command,
+            ]
+            keep = (to_chromium, from_chromium)
         self._process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            launch,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            pass_fds=keep,
         )
+        for fd in keep:
+            os.close(fd)  # Chromium's ends
+        if devtools:
+            self.commands = os.fdopen(self._commands_fd, "wb", buffering=0)
+            self.replies = os.fdopen(self._replies_fd, "rb", buffering=0)
 
-    def wait(self) -> None:
-        """Wait for Chromium to finish.
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for Chromium to finish (at most ``timeout`` seconds from its start).
 
         Raises
         ------
@@ -748,9 +812,8 @@ class ChromiumRun:
         subprocess.CalledProcessError
             When it fails; the exception's ``output`` is what it printed.
         """
-        left = self.timeout - (time.monotonic() - self._started)
         try:
-            code = self._process.wait(timeout=max(left, 0))
+            code = self._process.wait(timeout=self.seconds_left(timeout))
         except subprocess.TimeoutExpired:
             self.kill()
             raise
@@ -760,10 +823,55 @@ class ChromiumRun:
         if code != 0:
             raise subprocess.CalledProcessError(code, self.command, output=output)
 
+    def seconds_left(self, timeout: float | None = None) -> float:
+        """What remains of ``timeout`` (default: the run's) since Chromium started."""
+        timeout = self.timeout if timeout is None else timeout
+        return max(timeout - (time.monotonic() - self._started), 0)
+
     def kill(self) -> None:
         """Stop Chromium (its work is not wanted any more); :meth:`wait` then raises."""
         self._process.kill()
         self._process.wait()
+
+
+class _DevTools:
+    """Commands and replies of the DevTools protocol over Chromium's pipes: JSON messages,
+    each ended by a NUL byte; events (messages without an id) are remembered by name."""
+
+    def __init__(self, run: ChromiumRun):
+        self._run = run
+        self._buffer = bytearray()
+        self._last_id = 0
+        self.events: list[str] = []
+
+    def _message(self) -> dict:
+        while (end := self._buffer.find(b"\0")) < 0:
+            chunk = self._run.replies.read(1 << 20)
+            if not chunk:
+                raise EOFError("Chromium closed its DevTools pipe")
+            self._buffer += chunk
+        message = json.loads(self._buffer[:end])
+        del self._buffer[: end + 1]
+        if "id" not in message:
+            self.events.append(message.get("method", ""))
+        return message
+
+    def call(self, method: str, params: dict | None = None, session: str | None = None) -> dict:
+        """Send a command and return its result (events meanwhile are remembered)."""
+        self._last_id += 1
+        command = {"id": self._last_id, "method": method, "params": params or {}}
+        if session is not None:
+            command["sessionId"] = session
+        self._run.commands.write(json.dumps(command).encode() + b"\0")
+        while (message := self._message()).get("id") != self._last_id:
+            pass
+        if "error" in message:
+            raise RuntimeError(f"Chromium, {method}: {message['error'].get('message')}")
+        return message["result"]
+
+    def wait_for(self, event: str) -> None:
+        while event not in self.events:
+            self._message()
 
 
 def run_chromium(page: Path, flags: list[str], timeout: int, hint: str = "") -> None:
@@ -799,25 +907,89 @@ _PDF_DATE = re.compile(rb"/(CreationDate|ModDate) \(D:[0-9+\-Z':]+\)")
 
 
 class PdfPrint:
-    """Headless Chromium printing the HTML file ``page`` to ``pdf`` (A4, backgrounds kept) in
-    the background, while the caller works on; :meth:`wait` returns the PDF, dated 1980-01-01.
+    """Headless Chromium printing an HTML page to ``pdf`` (A4, backgrounds kept).
+
+    Chromium starts when this is made and boots while the caller prepares the page;
+    :meth:`start` prints the page in the background (a thread reads Chromium's replies),
+    :meth:`wait` returns the PDF, dated 1980-01-01, :meth:`kill` gives up. The print is
+    driven over the DevTools protocol with the settings of Chromium's own
+    ``--print-to-pdf --no-pdf-header-footer``: the same bytes.
 
     Raises
     ------
     FileNotFoundError
-        When Chromium is not installed (Debian: ``apt-get install chromium``)."""
+        When Chromium is not installed (Debian: ``apt-get install chromium``).
+    """
 
-    def __init__(self, page: Path, pdf: Path):
+    # Page.printToPDF as --print-to-pdf --no-pdf-header-footer prints (checked: same bytes)
+    SETTINGS = {
+        "printBackground": True,
+        "preferCSSPageSize": True,
+        "displayHeaderFooter": False,
+        "generateTaggedPDF": True,
+    }
+    TIMEOUT = 300
+
+    def __init__(self, pdf: Path):
         self.pdf = Path(pdf)
         self.pdf.parent.mkdir(parents=True, exist_ok=True)
         hint = " (it prints the report's PDF), or set report.pdf: false in the site's site.yml"
-        flags = ["--no-pdf-header-footer", f"--print-to-pdf={self.pdf}"]
-        self._run = ChromiumRun(page, flags, 300, hint)
+        self._run = ChromiumRun(None, [], self.TIMEOUT, hint, devtools=True)
+        self._thread: threading.Thread | None = None
+        self._printed: bytes | None = None
+        self._error: BaseException | None = None
+
+    def start(self, page: Path) -> None:
+        """Print the HTML file ``page``, in the background."""
+        self._thread = threading.Thread(target=self._print, args=(Path(page),), daemon=True)
+        self._thread.start()
+
+    def _print(self, page: Path) -> None:
+        try:
+            devtools = _DevTools(self._run)
+            target = devtools.call("Target.createTarget", {"url": "about:blank"})["targetId"]
+            session = devtools.call("Target.attachToTarget", {"targetId": target, "flatten": True})[
+                "sessionId"
+            ]
+            devtools.call("Page.enable", session=session)
+            opened = devtools.call("Page.navigate", {"url": page.resolve().as_uri()}, session)
+            if opened.get("errorText"):
+                raise RuntimeError(f"Chromium could not open {page}: {opened['errorText']}")
+            devtools.wait_for("Page.loadEventFired")
+            printed = devtools.call("Page.printToPDF", self.SETTINGS, session)
+            self._printed = base64.b64decode(printed["data"])
+            try:
+                devtools.call("Browser.close")
+            except EOFError:
+                pass  # closed before its reply: what was asked
+        except BaseException as error:  # handed to the caller's thread by wait()
+            self._error = error
 
     def wait(self) -> Path:
-        """Wait for the print; the PDF's dates are fixed (same bytes on rerun)."""
-        self._run.wait()
-        data = self.pdf.read_bytes()
+        """Wait for the print; the PDF's dates are fixed (same bytes on rerun).
+
+        Raises
+        ------
+        subprocess.CalledProcessError
+            When Chromium failed (the exception's ``output`` is what it printed).
+        subprocess.TimeoutExpired
+            When the print took longer than :attr:`TIMEOUT` seconds from Chromium's start.
+        """
+        if self._thread is not None:
+            self._thread.join(self._run.seconds_left())
+            if self._thread.is_alive():
+                self._run.kill()
+                raise subprocess.TimeoutExpired(self._run.command, self.TIMEOUT)
+        # A closed pipe (EOFError when reading, BrokenPipeError when writing) means Chromium
+        # has gone: its exit status and output say why.
+        if self._error is not None and not isinstance(self._error, (EOFError, BrokenPipeError)):
+            self._run.kill()  # Chromium is up, its print failed
+            raise self._error
+        self._run.wait()  # raises if Chromium failed, with what it printed
+        if self._error is not None:
+            raise self._error
+        if self._printed is None:
+            raise RuntimeError("PdfPrint.wait before PdfPrint.start: nothing was printed")
 
         def fixed(match: re.Match) -> bytes:
             # D:YYYYMMDDHHmmSS then the time zone: the 14 digits become 1980-01-01 00:00:00
@@ -828,7 +1000,7 @@ class PdfPrint:
             zone = re.sub(rb"[0-9]", b"0", rest).replace(b"-", b"+")
             return head + b"19800101000000" + zone + b")"
 
-        self.pdf.write_bytes(_PDF_DATE.sub(fixed, data))
+        self.pdf.write_bytes(_PDF_DATE.sub(fixed, self._printed))
         return self.pdf
 
     def kill(self) -> None:
@@ -844,4 +1016,6 @@ def print_pdf(page: Path, pdf: Path) -> Path:
     FileNotFoundError
         When Chromium is not installed (Debian: ``apt-get install chromium``).
     """
-    return PdfPrint(page, pdf).wait()
+    printing = PdfPrint(pdf)
+    printing.start(page)
+    return printing.wait()

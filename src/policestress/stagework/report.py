@@ -31,24 +31,26 @@ def run(
     csv_files = [paths.base / p for p in published.loc[published["kind"] == "table", "path"]]
     out_dir = paths.output_dir("reports")
     thesis_dir = paths.output_dir("tables") / report.THESIS_DIR
-    # The order is for the stage's wall time: the figures' screen copies (most of the work
-    # before the page; threads, as PIL releases the GIL; kept in build/<site>/cache for the
-    # figures that did not change) run beside the tables; Chromium, the longest part, prints
-    # the page while the thesis tables and the downloads are written.
-    with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
-        cache = paths.cache_dir("screen")
-        screens = report.start_screen_copies(paths.base, published, pool, cache)
-        tables = publication.publication_tables(
-            publication.read_tables(csv_files),
-            cfg.codebook,
-            language,
-            simulated=cfg.simulated,
-            loading_cutoff=loading_cutoff,
-        )
-        listing = publication.thesis_listing(tables)
-        html = report.write_page(cfg, out_dir, language, listing, tables, published, screens)
-    printing = report.PdfPrint(html, html.with_name(report.PDF_NAME)) if pdf else None
+    # The order is for the stage's wall time. Chromium, the longest part, starts first and
+    # boots meanwhile; the figures' screen copies (threads, as PIL releases the GIL; kept in
+    # build/<site>/cache for the figures that did not change) run beside the tables; the
+    # page is printed while the thesis tables and the downloads are written.
+    printing = report.PdfPrint(out_dir / report.PDF_NAME) if pdf else None
     try:
+        with ThreadPoolExecutor(max_workers=os.cpu_count()) as pool:
+            cache = paths.cache_dir("screen")
+            screens = report.start_screen_copies(paths.base, published, pool, cache)
+            tables = publication.publication_tables(
+                publication.read_tables(csv_files),
+                cfg.codebook,
+                language,
+                simulated=cfg.simulated,
+                loading_cutoff=loading_cutoff,
+            )
+            listing = publication.thesis_listing(tables)
+            html = report.write_page(cfg, out_dir, language, listing, tables, published, screens)
+        if printing is not None:
+            printing.start(html)
         publication.write_publication_tables(tables, thesis_dir)
         downloads = report.write_downloads(cfg, published, out_dir, thesis_dir)
     except BaseException:
