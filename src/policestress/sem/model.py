@@ -67,8 +67,8 @@ def build_specs(table: pd.DataFrame, observed: list[str], eta: list[str]) -> lis
     for g in sorted(table["group"].unique()):
         sub = table[table["group"] == g]
         kinds, rs, cs = [], [], []
-        for r in sub.itertuples():
-            lhs, op, rhs = r.lhs, r.op, r.rhs
+        # plain arrays: itertuples builds a named tuple per row of every fitted model
+        for lhs, op, rhs in zip(*(sub[c].to_numpy() for c in ("lhs", "op", "rhs")), strict=True):
             if op == "=~":
                 if rhs in lat:
                     kinds.append("beta"), rs.append(lat[rhs]), cs.append(lat[lhs])
