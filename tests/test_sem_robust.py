@@ -18,7 +18,7 @@ import pytest
 import semopy.examples
 from rcheck import requires_r, run_r
 from scipy.linalg import null_space
-from test_sem_missing import ITEMS, group_arrays, hs_with_missing
+from test_sem_missing import HS_MODEL, ITEMS, group_arrays, hs_with_missing
 
 from policestress.sem import missing as ms
 from policestress.sem import robust as rb
@@ -477,3 +477,28 @@ def test_estimator_recipes_reproduce_lavaan(lav, name):
     idx |= rb.robust_fit_indices(*args, n, n_groups)
     for key, value in idx.items():
         assert abs(value - fm[key]) < 1e-6, (key, value, fm[key])
+
+
+def test_fiml_corrected_reuses_data_terms_only_for_the_same_data():
+    """The data-only terms of fiml_corrected are shared by the models fitted to the same
+    rows and items (the CFA stage's four models): a model's robust indices are the same
+    whether computed first, after another model of the same data, or after other data."""
+    from policestress import sem
+
+    one_factor = "g =~ " + " + ".join(ITEMS)
+    data, other = hs_with_missing(), hs_with_missing(seed=7)
+    keys = ["cfi.robust", "tli.robust", "rmsea.robust"]
+
+    def robust(model, frame):
+        return sem.cfa(model, frame, missing="ml").fit_measures()[keys].to_numpy()
+
+    rb._H1_CACHE.clear()
+    alone = robust(HS_MODEL, data)
+    rb._H1_CACHE.clear()
+    robust(one_factor, data)  # the same data: its terms are what HS_MODEL's fit reuses
+    assert len(rb._H1_CACHE) == 1
+    assert np.array_equal(robust(HS_MODEL, data), alone)
+    assert len(rb._H1_CACHE) == 1  # reused, not added
+    elsewhere = robust(HS_MODEL, other)
+    assert len(rb._H1_CACHE) == 2 and not np.allclose(elsewhere, alone)
+    assert np.array_equal(robust(HS_MODEL, data), alone)

@@ -627,11 +627,12 @@ class _H1Terms:
 
 
 # A stage fits several models to the same items and rows (the CFA stage: one-factor,
-# domains, first- and second-order): their h1 terms are the same p* x p* matrices, computed
-# and inverted once. Keyed by the digest of every input, so a hit returns exactly what the
-# computation would; bounded, since each entry holds a few p* x p* matrices per group.
+# domains, first- and second-order, their fit measures one after another): their h1 terms
+# are the same p* x p* matrices, computed and inverted once. Keyed by the digest of every
+# input, so a hit returns exactly what the computation would; two entries, since each holds
+# a few p* x p* matrices per group and a power study's every replication is new data.
 _H1_CACHE: dict[bytes, _H1Terms] = {}
-_H1_CACHE_SIZE = 4
+_H1_CACHE_SIZE = 2
 
 
 def _digest(*parts) -> bytes:
