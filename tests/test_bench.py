@@ -3,6 +3,7 @@ its large site is drawn as asked. Each runs the chain, so only once here."""
 
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -80,3 +81,25 @@ def test_the_large_site_is_the_default_instrument_with_n_simulated_respondents(t
     assert len(export) == 2000 + model["response_quality"]["duplicates"]
     default = load_site(bench.DEFAULT_SITE, root=project)
     assert site.codebook.table.equals(default.codebook.table)
+
+
+def test_a_copy_keeps_the_settings_stamps_and_no_outputs(tmp_path):
+    """As after `make clean`: the stamps (with their times) stay, outputs and staging go, so
+    the copy redraws the simulated export only when the project itself would."""
+    root = tmp_path / "project"
+    stamp = root / "build" / ".stamps" / "site" / "validate.settings"
+    stamp.parent.mkdir(parents=True)
+    stamp.write_text("{}\n", encoding="utf-8")
+    os.utime(stamp, ns=(10**18, 10**18))
+    (root / "build" / "site" / "validate").mkdir(parents=True)  # a stage's staging folder
+    (root / "tables" / "site").mkdir(parents=True)
+    (root / "tables" / "site" / "t.csv").write_text("a\n", encoding="utf-8")
+    (root / "src").mkdir()
+    (root / "src" / "m.py").write_text("", encoding="utf-8")
+    (root / ".venv").mkdir()
+    copy = copy_project(root, tmp_path / "copy")
+    copied = copy / "build" / ".stamps" / "site" / "validate.settings"
+    assert copied.read_text(encoding="utf-8") == "{}\n"
+    assert copied.stat().st_mtime_ns == 10**18
+    assert not (copy / "build" / "site").exists() and not (copy / "tables").exists()
+    assert (copy / "src" / "m.py").is_file()

@@ -29,7 +29,7 @@ import pandas as pd
 
 from policestress.paths import SitePaths, project_root
 from policestress.provenance import ProvenanceError
-from policestress.stages import CHAIN, STAGES, check_recorded_inputs
+from policestress.stages import CHAIN, STAGES, STAMP_DIR, check_recorded_inputs
 
 CELLS_SHOWN = 10
 
@@ -55,8 +55,8 @@ SKIPPED_NAMES = {
 
 
 def copy_project(root: Path, destination: Path) -> Path:
-    """Copy the project's inputs (code, configuration, raw data; no outputs) to
-    ``destination``, keeping modification times, and link the shared ``.venv``.
+    """Copy the project's inputs (code, configuration, raw data, the settings stamps; no
+    outputs) to ``destination``, keeping modification times, and link the shared ``.venv``.
 
     Raw exports ignored by git (real sites) are copied too: the rerun needs them.
     """
@@ -70,6 +70,12 @@ def copy_project(root: Path, destination: Path) -> Path:
         }
 
     shutil.copytree(root, destination, ignore=ignore, dirs_exist_ok=True)
+    # The settings stamps are copied as `make clean` keeps them: without them every stamp
+    # would be new, newer than the simulated export, and the copy would redraw that export
+    # (same bytes, two seconds) when the project itself would not.
+    stamps = root / STAMP_DIR
+    if stamps.is_dir():
+        shutil.copytree(stamps, destination / STAMP_DIR, dirs_exist_ok=True)
     (destination / ".venv").symlink_to(root / ".venv")
     return destination
 
