@@ -24,8 +24,9 @@ Effect sizes
 Multiple testing
     The family is every omnibus test in the table, i.e. every score x grouping variable
     (``family=None``), or the tests sharing a value of the column named by ``family``.
-    Holm by default, Benjamini-Hochberg with ``correction="fdr_bh"``
-    (``statsmodels.stats.multitest.multipletests``, same as R's ``p.adjust``).
+    Holm by default, Benjamini-Hochberg with ``correction="fdr_bh"``, as R's ``p.adjust``
+    (computed as ``statsmodels.stats.multitest.multipletests`` does, without importing
+    statsmodels: its import was most of the descriptives stage's start).
 Small groups
     Respondents with a missing group code or score are dropped from that test
     (:func:`policestress.missing_data.complete_cases`); groups with fewer than
@@ -46,7 +47,6 @@ from collections.abc import Collection, Mapping
 import numpy as np
 import pandas as pd
 from scipy import stats
-from statsmodels.stats.multitest import multipletests
 
 from policestress.missing_data import complete_cases
 from policestress.privacy import DEFAULT_MIN_CELL, suppression_mask
@@ -103,7 +103,8 @@ def _prepare(
     return d, note
 
 
-Prepared = tuple[str, str, pd.DataFrame, str]  # score, grouping, complete cases, note
+# score, grouping, n, mean and variance of each retained group (:func:`_summary`), note
+Prepared = tuple[str, str, pd.DataFrame, str]
 
 
 def _prepared(
@@ -115,14 +116,16 @@ def _prepared(
     complementary: bool,
     suppressed: Mapping[str, Collection] | None,
 ) -> list[Prepared]:
-    """:func:`_prepare` of every score x grouping, groupings outer, as the tables list them."""
-    return [
-        (score, grouping, *_prepare(
-            data, score, grouping, min_group_size, value_labels, complementary, suppressed
-        ))
-        for grouping in groupings
-        for score in scores
-    ]  # fmt: skip
+    """:func:`_prepare` and :func:`_summary` of every score x grouping, groupings outer, as
+    the tables list them."""
+    prepared = []
+    for grouping in groupings:
+        for score in scores:
+            d, note = _prepare(
+                data, score, grouping, min_group_size, value_labels, complementary, suppressed
+            )
+            prepared.append((score, grouping, _summary(d, score, grouping), note))
+    return prepared
 
 
 def _summary(d: pd.DataFrame, score: str, grouping: str) -> pd.DataFrame:
@@ -195,10 +198,30 @@ def adjust_pvalues(p: pd.Series | np.ndarray, method: str = "holm") -> np.ndarra
     p = np.asarray(p, dtype=float)
     if method == "none":  # groups.correction: none (unadjusted, as the schema allows)
         return p.copy()
+    if method not in CORRECTIONS:
+        raise ValueError(f"correction must be one of {[*CORRECTIONS, 'none']}, not {method!r}")
     out = np.full(p.shape, np.nan)
     ok = ~np.isnan(p)
     if ok.any():
-        out[ok] = multipletests(p[ok], method=CORRECTIONS[method])[1]
+        out[ok] = _adjusted(p[ok], CORRECTIONS[method])
+    return out
+
+
+def _adjusted(p: np.ndarray, method: str) -> np.ndarray:
+    """Holm, Benjamini-Hochberg or Bonferroni adjusted p-values of ``p`` (no NaN), with the
+    arithmetic of statsmodels' ``multipletests`` (so the same floats)."""
+    m = p.size
+    order = np.argsort(p)
+    ordered = p[order]
+    if method == "holm":
+        adjusted = np.maximum.accumulate(ordered * np.arange(m, 0, -1))
+    elif method == "fdr_bh":
+        adjusted = ordered / (np.arange(1, m + 1) / float(m))
+        adjusted = np.minimum.accumulate(adjusted[::-1])[::-1]
+    else:  # bonferroni
+        adjusted = ordered * float(m)
+    out = np.empty(m)
+    out[order] = np.minimum(adjusted, 1.0)
     return out
 
 
@@ -262,14 +285,13 @@ def _comparisons(
     prepared: list[Prepared], correction: str, family: str | None, value_labels: dict | None
 ) -> pd.DataFrame:
     rows = []
-    for score, grouping, d, note in prepared:
-        s = _summary(d, score, grouping)
+    for score, grouping, s, note in prepared:
         codes = s.index.tolist()
         row = {
             "score": score,
             "grouping": grouping,
             "k_groups": len(codes),
-            "n": len(d),
+            "n": int(s["n"].sum()),
             "groups": "; ".join(_label(value_labels, grouping, c) for c in codes),
             "test": None,
             "statistic": np.nan,
@@ -347,8 +369,7 @@ POSTHOC_COLUMNS = [
 
 def _posthoc(prepared: list[Prepared], value_labels: dict | None) -> pd.DataFrame:
     frames = []
-    for score, grouping, d, _ in prepared:
-        s = _summary(d, score, grouping)
+    for score, grouping, s, _ in prepared:
         k = len(s)
         if k < 3:
             continue
@@ -417,8 +438,7 @@ def group_means(
 
 def _means(prepared: list[Prepared], value_labels: dict | None, ci: float) -> pd.DataFrame:
     frames = []
-    for score, grouping, d, _ in prepared:
-        s = _summary(d, score, grouping)
+    for score, grouping, s, _ in prepared:
         n, mean = s["n"].to_numpy(int), s["mean"].to_numpy(float)
         sd = np.where(n > 1, np.sqrt(s["var"].to_numpy(float)), np.nan)
         se = sd / np.sqrt(n)
