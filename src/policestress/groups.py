@@ -25,8 +25,8 @@ Multiple testing
     The family is every omnibus test in the table, i.e. every score x grouping variable
     (``family=None``), or the tests sharing a value of the column named by ``family``.
     Holm by default, Benjamini-Hochberg with ``correction="fdr_bh"``, as R's ``p.adjust``
-    (computed as ``statsmodels.stats.multitest.multipletests`` does, without importing
-    statsmodels: its import was most of the descriptives stage's start).
+    (computed as ``statsmodels.stats.multitest.multipletests`` does, to the same floats;
+    its Holm runs a full garbage collection at every call).
 Small groups
     Respondents with a missing group code or score are dropped from that test
     (:func:`policestress.missing_data.complete_cases`); groups with fewer than
