@@ -86,6 +86,15 @@ def test_functions_refuse_missing_values(data):
         E.parallel_analysis(broken)
 
 
+def test_functions_name_an_item_without_variance(data):
+    constant = data.assign(i03=3.0)
+    for analysis in (E.sampling_adequacy, E.item_msa, E.parallel_analysis, E.spss_pca):
+        with pytest.raises(ValueError, match="no variance in i03: every analysed respondent"):
+            analysis(constant)
+    with pytest.raises(ValueError, match="no variance in i03"):
+        E.efa(constant, 2)
+
+
 def test_smc_equals_r_squared_of_regression(data):
     corr = np.corrcoef(data.to_numpy(), rowvar=False)
     x = (data - data.mean()) / data.std()

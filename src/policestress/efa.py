@@ -81,6 +81,15 @@ def _correlation(data: pd.DataFrame, cor: str = "pearson") -> np.ndarray:
     values = np.asarray(data, dtype=float)
     if np.isnan(values).any():
         raise ValueError("data has missing values: pass complete_cases(data, items) first")
+    constant = np.ptp(values, axis=0) == 0
+    if constant.any():
+        # a correlation with a constant is undefined (numpy gives NaN, and the analyses then
+        # fail with LAPACK's "SVD did not converge")
+        names = np.asarray(getattr(data, "columns", range(values.shape[1])))[constant]
+        raise ValueError(
+            f"no variance in {', '.join(map(str, names))}: every analysed respondent gave the "
+            "same answer, so the item has no correlations; leave it out of the analysis"
+        )
     if cor == "pearson":
         return np.corrcoef(values, rowvar=False)
     from policestress.polychoric import polychoric
