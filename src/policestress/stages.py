@@ -686,7 +686,11 @@ class StageLog:
     def say(self, text: str, stream=None) -> None:
         stream = stream or sys.stdout
         for line in text.splitlines() or [""]:
-            print(f"[{self.stage}] {line}", file=stream, flush=True)
+            # one write per line, newline included: print() writes the text and its end
+            # apart, which an unbuffered stream (PYTHONUNBUFFERED) passes on as two writes,
+            # and two stages starting together then share a line
+            stream.write(f"[{self.stage}] {line}\n")
+            stream.flush()
         self.last = time.perf_counter()
 
     def elapsed(self) -> float:
