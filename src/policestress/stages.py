@@ -250,7 +250,7 @@ def downstream(stage: str) -> list[str]:
     Examples
     --------
     >>> downstream("efa")
-    ['cfa', 'report']
+    ['report']
     """
     found: set[str] = set()
     changed = True
