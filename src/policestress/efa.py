@@ -45,11 +45,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import optimize, special
-from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from policestress.missing_data import complete_cases as complete_cases  # re-export
 from policestress.settings import default
+from policestress.threads import on_one_blas_thread
 
 # Defaults of the efa section of site.yml (policestress.settings states them).
 DEFAULT_PARALLEL_ITER: int = default("efa.parallel_iter")
@@ -62,10 +62,6 @@ OBLIQUE = ("oblimin", "promax")
 # Column prefixes psych gives the factors of each extraction method.
 FACTOR_PREFIX = {"minres": "MR", "ml": "ML", "pa": "PA"}
 _EPS = np.finfo(float).eps
-# The EFA's matrices are items x items (45 x 45 on the default site): BLAS threads do not
-# speed them up, and waiting on them costs CPU (parallel analysis, the 15-factor EFA and the
-# SPSS view of the default site: 0.43 -> 0.28 s CPU on 2 cores, results bitwise equal).
-_one_blas_thread = threadpool_limits.wrap(limits=1, user_api="blas")
 
 
 # --------------------------------------------------------------------------- data and matrices
@@ -323,7 +319,7 @@ class ParallelAnalysis:
         )
 
 
-@_one_blas_thread
+@on_one_blas_thread
 def parallel_analysis(
     data: pd.DataFrame,
     n_iter: int = DEFAULT_PARALLEL_ITER,
@@ -783,7 +779,7 @@ def _long(matrix: pd.DataFrame, value: str) -> pd.DataFrame:
     )
 
 
-@_one_blas_thread
+@on_one_blas_thread
 def efa(
     data: pd.DataFrame,
     n_factors: int,
@@ -1034,7 +1030,7 @@ class SPSSView:
         return table.rename_axis("item").reset_index()
 
 
-@_one_blas_thread
+@on_one_blas_thread
 def spss_pca(data: pd.DataFrame, n_components: int | None = None) -> SPSSView:
     """The SPSS-style analysis: principal components, varimax with Kaiser normalisation.
 

@@ -66,11 +66,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
-from threadpoolctl import threadpool_limits
 
 from policestress import cfa
 from policestress.missing_data import complete_cases
 from policestress.settings import default
+from policestress.threads import one_blas_thread
 
 DEFAULT_THRESHOLD: float = default("reliability.threshold")
 RELIABILITY_COLUMNS = [
@@ -238,8 +238,7 @@ def omega_total(items: pd.DataFrame) -> dict:
     # Neutral variable names: any column label works and none can clash with the factor's.
     names = [f"x{j}" for j in range(k)]
     try:
-        # The matrices are small: BLAS threads only add overhead (several-fold when busy).
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             fit = cfa.fit_cfa(pd.DataFrame(values, columns=names), "f =~ " + " + ".join(names))
             heywood = cfa.heywood_cases(cfa.parameter_estimates(fit), fit)
     except cfa.ConvergenceError:
@@ -301,7 +300,7 @@ def ordinal_omega(items: pd.DataFrame) -> dict:
         return {"omega": np.nan, "note": "ordinal omega needs >= 3 items"}
     names = [f"x{j}" for j in range(k)]
     frame = pd.DataFrame(complete.to_numpy(float), columns=names)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         fit = sem.cfa("f =~ " + " + ".join(names), frame, ordered=True, std_lv=True,
                       estimator="WLSMV")  # fmt: skip
     if not (fit.fitted and fit.converged):

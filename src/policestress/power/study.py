@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from policestress import sem
 from policestress.power.population import PopulationModel, categorize, population_values
 from policestress.sem.compiled import CompiledML
+from policestress.threads import one_blas_thread
 
 __all__ = [
     "Study",
@@ -199,7 +199,7 @@ def run_chunk(study: Study, n: int, start: int, stop: int) -> tuple[pd.DataFrame
     """Replications ``start .. stop - 1`` at sample size ``n``: (replications, estimates)."""
     records, estimates = [], []
     names = study.parameters
-    with threadpool_limits(limits=1, user_api="blas"):
+    with one_blas_thread():
         for r in range(start, stop):
             record, theta, se = study.replicate(n, r)
             records.append(record)
@@ -536,7 +536,7 @@ def _population_table(study: Study) -> pd.DataFrame:
     analytic = study.estimator == "ML" and not study.categorized and not study.has_missing
     se_unit = np.full(len(truth.theta), np.nan)
     if analytic:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with one_blas_thread():
             se_unit = np.sqrt(np.diag(np.linalg.inv(truth.information())))
     pt = truth.partable
     first = pt[pt["free"] > 0].drop_duplicates("free").sort_values("free")

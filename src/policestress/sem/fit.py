@@ -14,13 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-from threadpoolctl import ThreadpoolController
 
 from policestress import fitstats
 from policestress.sem.constraints import ModelConstraints, constrained_inverse, jacobian, null_space
@@ -37,6 +35,7 @@ from policestress.sem.model import Representation, vech_indices
 from policestress.sem.partable import partable as build_partable
 from policestress.sem.semopy_backend import fit_with_semopy, semopy_applicable
 from policestress.sem.syntax import ParsedModel, parse
+from policestress.threads import one_blas_thread
 
 __all__ = ["SEMFit", "ConvergenceError", "cfa", "sem", "ESTIMATORS", "MISSING"]
 
@@ -50,19 +49,6 @@ class ConvergenceError(RuntimeError):
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-@cache
-def _threadpools() -> ThreadpoolController:
-    # the loaded BLAS libraries, found once: threadpool_limits() looks for them at every call
-    # (milliseconds in a stage that has loaded matplotlib, scipy and pandas), at every fit
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """A context with one BLAS thread: the model's matrices are small, and the chain runs
-    its stages side by side on every core."""
-    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def _collinear_items(s: np.ndarray, names: list[str], tol: float = 1e-8) -> list[str]:
@@ -295,7 +281,7 @@ class SEMFit:
         ``lav_model_hessian``, analytically: :func:`~policestress.sem.estimate.observed_information`)."""
         if "information" not in self._cache:
             obj = self._objective()
-            with _one_blas_thread():
+            with one_blas_thread():
                 if self.information_type == "expected":
                     info = obj.value_gradient_information(self.theta)[2] / 2.0
                 else:
@@ -316,7 +302,7 @@ class SEMFit:
         """Covariance matrix of the free parameters (lavaan's ``vcov``)."""
         if "vcov" not in self._cache and self.estimator != "ML":
             try:
-                with _one_blas_thread():  # as fit_measures
+                with one_blas_thread():  # as fit_measures
                     self._cache["vcov"] = self._robust()[0].vcov
             except np.linalg.LinAlgError:
                 self._cache["vcov"] = np.full((self.n_free, self.n_free), np.nan)
@@ -501,7 +487,7 @@ class SEMFit:
 
         expected = np.zeros((self.n_free, self.n_free))
         groups = []
-        with _one_blas_thread():
+        with one_blas_thread():
             for g in range(len(rep.specs)):
                 mm, pats = rep.matrices(self.theta, g), patterns[g]
                 # without a mean structure (complete data: one pattern) the score is taken
@@ -834,7 +820,7 @@ class SEMFit:
         if "fit_measures_all" not in self._cache:
             # one BLAS thread, as for the fit: the chain runs stages side by side on every
             # core, and threads waiting for each other cost more than they save here
-            with _one_blas_thread():
+            with one_blas_thread():
                 series = self._plain_measures()
                 if self.fitted and series["df"] > 0:
                     if self.estimator != "ML":
@@ -1295,7 +1281,7 @@ def _fit(
             tol=tol,
         )
 
-    with _one_blas_thread():
+    with one_blas_thread():
         theta0 = _start_values(rep, table, moments, v)
         fit._cache["start"] = theta0
         if missing == "ml":
