@@ -137,6 +137,9 @@ def test_a_misspelt_top_level_key_is_an_error(tmp_path):
         ("privacy.min_cell", "five", "key 'privacy.min_cell' must be an integer, not 'five'"),
         ("privacy.min_cell", 0, "key 'privacy.min_cell' must be >= 1, not 0"),
         ("scoring.min_answered_fraction", 1.5, "must be >= 0 and <= 1, not 1.5"),
+        # parallel analysis takes a percentile strictly inside (0, 100)
+        ("efa.parallel_percentile", 100, "key 'efa.parallel_percentile' must be > 0 and < 100"),
+        ("synthesis.ci", 1.0, "key 'synthesis.ci' must be > 0 and < 1, not 1.0"),
         ("eri.missing_rule", "drop", "key 'eri.missing_rule' must be one of 'complete', 'prorate'"),
         ("exclusions.duplicates", "yes", "key 'exclusions.duplicates' must be true or false"),
         ("grouping", "sex", "key 'grouping' must be a list of texts, not 'sex'"),

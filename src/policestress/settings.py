@@ -26,6 +26,7 @@ import dataclasses
 import difflib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
@@ -36,9 +37,18 @@ class ConfigError(ValueError):
     """A site configuration or codebook breaks a rule; the message names file and field."""
 
 
-def key(default: Any, help: str, *, ge: float | None = None, le: float | None = None) -> Any:
-    """One site.yml key: its default (``REQUIRED`` when it has none), help and bounds."""
-    metadata = {"help": help, "ge": ge, "le": le}
+def key(
+    default: Any,
+    help: str,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+    lt: float | None = None,
+) -> Any:
+    """One site.yml key: its default (``REQUIRED`` when it has none), help and bounds
+    (``ge``/``le`` inclusive, ``gt``/``lt`` strict)."""
+    metadata = {"help": help, "ge": ge, "le": le, "gt": gt, "lt": lt}
     if default is REQUIRED:
         return field(metadata=metadata)
     if isinstance(default, (list, dict)):
@@ -48,7 +58,7 @@ def key(default: Any, help: str, *, ge: float | None = None, le: float | None = 
 
 def section(cls: type, help: str) -> Any:
     """A nested section of keys (a dataclass of its own)."""
-    return field(default_factory=cls, metadata={"help": help, "ge": None, "le": None})
+    return field(default_factory=cls, metadata={"help": help})
 
 
 # ----------------------------------------------------------------------------- the schema
@@ -161,7 +171,7 @@ class Efa:
     )
     parallel_iter: int = key(1000, "random data sets of the parallel analysis", ge=1)
     parallel_percentile: float = key(
-        95.0, "percentile of the random eigenvalues to exceed", ge=0, le=100
+        95.0, "percentile of the random eigenvalues to exceed", gt=0, lt=100
     )
     factor_eigen: Literal["smc", "fa"] = key(
         "smc",
@@ -241,7 +251,7 @@ class Synthesis:
         "none: stage skipped)",
     )
     n_boot: int = key(1000, "bootstrap resamples of the relative importance", ge=1)
-    ci: float = key(0.95, "level of the bootstrap intervals", ge=0, le=1)
+    ci: float = key(0.95, "level of the bootstrap intervals", gt=0, lt=1)
     n_jobs: int = key(-1, "parallel bootstrap workers (-1: every core)")
     findings: list[Finding] = key(
         [], "the site's claims to test against the ranking (none: no claims table)"
@@ -453,13 +463,10 @@ def _check_section(
                 f"{file}: key '{bad.path}' must be {_describe(bad.hint)}, not {bad.value!r}"
             )
             continue
-        ge, le = spec.metadata.get("ge"), spec.metadata.get("le")
         if isinstance(checked, (int, float)) and not isinstance(checked, bool):
-            if (ge is not None and checked < ge) or (le is not None and checked > le):
-                limits = [f">= {ge}"] if ge is not None else []
-                limits += [f"<= {le}"] if le is not None else []
-                bounds = " and ".join(limits)
-                errors.append(f"{file}: key '{path}' must be {bounds}, not {checked!r}")
+            broken = _bounds_broken(checked, spec.metadata)
+            if broken:
+                errors.append(f"{file}: key '{path}' must be {broken}, not {checked!r}")
                 continue
         out[name] = checked
     for name, spec in fields.items():
@@ -470,6 +477,22 @@ def _check_section(
             path = f"{prefix}.{name}" if prefix else name
             errors.append(f"{file}: missing key '{path}' ({spec.metadata['help']})")
     return out
+
+
+_BOUNDS = {
+    "ge": (">=", lambda x, b: x >= b),
+    "le": ("<=", lambda x, b: x <= b),
+    "gt": (">", lambda x, b: x > b),
+    "lt": ("<", lambda x, b: x < b),
+}
+
+
+def _bounds_broken(value: float, metadata: Mapping[str, Any]) -> str:
+    """The key's bounds ("> 0 and < 100") when ``value`` breaks one of them, else ''."""
+    bounds = {k: metadata[k] for k in _BOUNDS if metadata.get(k) is not None}
+    if all(_BOUNDS[k][1](value, b) for k, b in bounds.items()):
+        return ""
+    return " and ".join(f"{_BOUNDS[k][0]} {b}" for k, b in bounds.items())
 
 
 def check_settings(settings: Any, file: str) -> dict[str, Any]:
