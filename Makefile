@@ -122,4 +122,4 @@ lab: $(STAMP) ## open JupyterLab at the project root with the project kernel (LA
 	  --ServerApp.root_dir=$(CURDIR) $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 clean: ## remove the outputs of SITE (never data/raw)
-	rm -rf build/$(SITE) tables/$(SITE) figures/$(SITE) reports/$(SITE) data/processed/$(SITE) scratch/$(SITE)
+	rm -rf build/$(SITE) build/.cache/$(SITE) tables/$(SITE) figures/$(SITE) reports/$(SITE) data/processed/$(SITE) scratch/$(SITE)

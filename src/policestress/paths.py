@@ -112,9 +112,10 @@ class SitePaths:
         return self.base / SCRATCH_DIR / self.site / kind
 
     def cache_dir(self, name: str) -> Path:
-        """``build/<site>/cache/<name>``: what a stage keeps between runs only to be faster
-        (keyed by content, never an output); ``make clean`` removes it with the rest."""
-        return self.base / "build" / self.site / "cache" / name
+        """``build/.cache/<site>/<name>``: what a stage keeps between runs only to be faster
+        (keyed by content, never an output); ``make clean`` removes it. Not under
+        ``build/<site>/``, which holds the stages' staging folders only."""
+        return self.base / "build" / ".cache" / self.site / name
 
     def output_dir(self, kind: str) -> Path:
         """Folder a stage writes ``kind`` outputs to: the staging copy under the stage

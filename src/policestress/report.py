@@ -845,7 +845,9 @@ class _DevTools:
         self.events: list[str] = []
 
     def _message(self) -> dict:
-        while (end := self._buffer.find(b"\0")) < 0:
+        searched = 0  # the PDF comes as one message of megabytes: look at new bytes only
+        while (end := self._buffer.find(b"\0", searched)) < 0:
+            searched = len(self._buffer)
             chunk = self._run.replies.read(1 << 20)
             if not chunk:
                 raise EOFError("Chromium closed its DevTools pipe")

@@ -750,6 +750,11 @@ def _kernel_manager_class(stderr_file, socket_dir: Path):
         def _client_factory_default(self):
             return ChainKernelClient
 
+        async def _async_wait(self, pollinterval: float = 0.01) -> None:
+            # jupyter_client polls a killed kernel every 0.1 s until it is gone; the kill
+            # takes milliseconds, so most of a tenth of a second of every stage was waiting.
+            await super()._async_wait(pollinterval=pollinterval)
+
         async def start_kernel(self, **kw):
             kw.setdefault("stderr", stderr_file)
             await super()._async_start_kernel(**kw)

@@ -33,7 +33,7 @@ def run(
     thesis_dir = paths.output_dir("tables") / report.THESIS_DIR
     # The order is for the stage's wall time. Chromium, the longest part, starts first and
     # boots meanwhile; the figures' screen copies (threads, as PIL releases the GIL; kept in
-    # build/<site>/cache for the figures that did not change) run beside the tables; the
+    # build/.cache/<site> for the figures that did not change) run beside the tables; the
     # page is printed while the thesis tables and the downloads are written.
     printing = report.PdfPrint(out_dir / report.PDF_NAME) if pdf else None
     try:
