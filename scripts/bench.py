@@ -175,8 +175,18 @@ def make_large_site(project: Path, n: int) -> str:
     return name
 
 
+# make's own variables: `make bench` passes its jobserver down, whose descriptors the chain's
+# make does not inherit ("jobserver unavailable: using -j1"); each run is a make of its own,
+# as a user types it.
+MAKE_VARIABLES = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")
+
+
 def bench_env(project: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICESTRESS_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("POLICESTRESS_") and k not in MAKE_VARIABLES
+    }
     env["POLICESTRESS_ROOT"] = str(project)
     return env
 
