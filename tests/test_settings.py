@@ -198,3 +198,20 @@ def test_a_stage_with_a_mistyped_setting_stops_before_running(tmp_path, monkeypa
     assert f"{site_file}: key 'privacy.min_cell' must be an integer, not 'five'" in err
     assert not stale.exists(), "the stage's previous outputs must not survive a config error"
     assert not (tmp_path / "reports" / "tmp-site" / "00_validate_clean.ipynb").exists()
+
+
+def test_a_bad_setting_stops_the_simulated_export_with_the_message_not_a_traceback(
+    tmp_path, monkeypatch, capsys
+):
+    """`make` redraws a simulated export through this command: a bad site.yml says which
+    key of which file, exits 2 and writes nothing."""
+    from policestress.simulate import main as simulate_main
+
+    site_file = make_site(tmp_path, {"efa.parallel_percentile": 100})
+    monkeypatch.setenv("POLICESTRESS_ROOT", str(tmp_path))
+    out = tmp_path / "export.csv"
+    assert simulate_main(["--site", "tmp-site", "--out", str(out)]) == 2
+    message = capsys.readouterr().err
+    assert message.startswith("not drawn: ") and str(site_file) in message
+    assert "efa.parallel_percentile" in message and "Traceback" not in message
+    assert not out.exists()

@@ -100,6 +100,9 @@ CHEN_CRITERIA = {
     "delta_srmr_max": {"metric": 0.030, "scalar": 0.010, "strict": 0.010, "means": 0.010},
 }
 
+# the change from the previous step of the sequence (difference test and fit indices)
+DELTA_COLUMNS = ["delta_chi2", "delta_df", "delta_p", "delta_cfi", "delta_rmsea", "delta_srmr"]
+
 _KINDS = ("lambda", "phi", "theta", "nu", "alpha")
 
 
@@ -555,12 +558,7 @@ def invariance_table(fits: Mapping[str, MultiGroupFit]) -> pd.DataFrame:
                 [
                     "compared_with",
                     "delta_test",
-                    "delta_chi2",
-                    "delta_df",
-                    "delta_p",
-                    "delta_cfi",
-                    "delta_rmsea",
-                    "delta_srmr",
+                    *DELTA_COLUMNS,
                     "chen_delta_cfi_min",
                     "chen_delta_rmsea_max",
                     "chen_delta_srmr_max",

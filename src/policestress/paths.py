@@ -152,10 +152,3 @@ class SitePaths:
                 f"{path} does not exist: run the cleaning stage first (make validate SITE={self.site})"
             )
         return path
-
-    def read_table(self, name: str) -> Path:
-        """Path of a table made by an earlier stage (always the final copy)."""
-        path = self.final_dir("tables") / name
-        if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist: run the stage that makes it first")
-        return path

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import re
+import sys
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from policestress.config import SiteConfig, load_site
+from policestress.config import ConfigError, SiteConfig, load_site
 
 SIMULATED_NOTE = (
     "SIMULATED DATA - drawn from a documented population model "
@@ -316,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", required=True)
     parser.add_argument("--out", type=Path, help="write here instead of the site's raw_file")
     args = parser.parse_args(argv)
-    path = write_export(load_site(args.site), args.out)
+    try:
+        site = load_site(args.site)
+    except ConfigError as error:
+        # the message names the file and the key; a traceback would bury it
+        print(f"not drawn: {error}", file=sys.stderr)
+        return 2
+    path = write_export(site, args.out)
     print(f"wrote simulated export {path}")
     return 0
 

@@ -20,12 +20,7 @@ SHOWN = [
     "step",
     "n",
     *HEADLINE_FIT,
-    "delta_chi2",
-    "delta_df",
-    "delta_p",
-    "delta_cfi",
-    "delta_rmsea",
-    "delta_srmr",
+    *inv.DELTA_COLUMNS,
 ]
 LATENT_SHOWN = [
     "group_var",
