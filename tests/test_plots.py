@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.transforms import Bbox
 from PIL import Image
 
 from policestress import descriptives, efa, eri, groups, publication
@@ -18,6 +19,8 @@ from policestress.config import load_site
 from policestress.plots import (
     SIMULATED_FOOTNOTE,
     FigureSizeError,
+    _ink_box,
+    _padded,
     save_figure,
     svg_texts,
 )
@@ -88,7 +91,13 @@ def test_the_png_is_the_print_box_of_the_figure(tmp_path, layout):
         entries = [Patch(color=c, label=f"legend entry {c}") for c in ("C0", "C1", "C2", "C3")]
         legend_below(ax, handles=entries, ncol=4)  # wider than the axes: past their edges
         png, _ = save_figure(fig, tmp_path, "figure", simulated=True, close=False)
-        box = fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.04)
+        # save_figure's print box: what the canvas shows, the footnote's box, the padding
+        # (drawn again: a PNG beyond the canvas was drawn by savefig, on a canvas of its own)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        note = fig.texts[-1].get_window_extent(renderer).transformed(fig.dpi_scale_trans.inverted())
+        drawn = _ink_box(fig, renderer) if layout else fig.get_tightbbox(renderer)
+        box = _padded(fig, Bbox.union([drawn, note]))
         fig.savefig(tmp_path / "savefig.png", dpi=300, bbox_inches=box)
     plt.close(fig)
     with Image.open(png) as ours, Image.open(tmp_path / "savefig.png") as reference:
@@ -105,6 +114,96 @@ def test_the_png_is_the_print_box_of_the_figure(tmp_path, layout):
     assert np.abs(ours[:rows, :cols] - reference[:rows, :cols]).mean() < 3
     assert (ours[-60:, -400:] < 128).any()  # the footnote, bottom right, is in the pixels
     assert (ours[-60:, :300] == 255).all()
+
+
+def test_the_ink_box_lies_inside_the_tight_box():
+    from policestress.plots.style import figure_style
+
+    """_ink_box: the pixels unlike the background, all inside matplotlib's tight box and no
+    more than a few pixels short of it (a text's box holds room above and below its
+    glyphs); the tight box itself when the ink reaches the canvas's edge."""
+    with figure_style():
+        fig, ax = new_figure(6)
+        ax.plot([0, 1], [0, 1])
+        ax.set_title("突发事件风险 critical-incident risk")
+        fig.set_layout_engine(None)
+        fig.set_size_inches(8, 4)  # room around the layout: the ink lies inside the canvas
+        ax.set_position([0.2, 0.2, 0.6, 0.6])
+        fig.set_dpi(300)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ink, tight = _ink_box(fig, renderer), fig.get_tightbbox(renderer)
+        pixels = np.asarray(renderer.buffer_rgba())[..., :3].min(axis=2)
+        rows = np.flatnonzero((pixels < 255).any(axis=1))
+        cols = np.flatnonzero((pixels < 255).any(axis=0))
+        assert ink.x0 * 300 == cols[0] and ink.x1 * 300 == cols[-1] + 1
+        assert ink.y1 * 300 == pixels.shape[0] - rows[0]
+        assert ink.y0 * 300 == pixels.shape[0] - rows[-1] - 1
+        step = 3 / 300  # a line's half width and its antialiasing reach past its path
+        assert tight.x0 - step <= ink.x0 and ink.x1 <= tight.x1 + step
+        assert tight.y0 - step <= ink.y0 and ink.y1 <= tight.y1 + step
+        assert max(ink.x0 - tight.x0, tight.y1 - ink.y1, tight.x1 - ink.x1) < 0.1  # inches
+        # the padding is cut at the canvas's edge only when the box lies on the canvas
+        on_canvas = Bbox([[0.01, 0.01], [7.99, 3.99]])
+        assert _padded(fig, on_canvas).bounds == pytest.approx((0, 0, 8, 4))
+        beyond = Bbox([[-0.5, 0.01], [7.99, 3.99]])
+        assert _padded(fig, beyond).x0 == pytest.approx(-0.54)
+
+        ax.set_position([-0.1, 0.2, 1.2, 0.6])  # the line now leaves the canvas
+        fig.canvas.draw()
+        assert _ink_box(fig, renderer).bounds == fig.get_tightbbox(renderer).bounds
+    plt.close(fig)
+
+
+def test_the_png_writer_keeps_every_pixel_and_the_resolution():
+    import io
+
+    from policestress.plots import _png_bytes
+
+    rng = np.random.default_rng(1)
+    for channels, mode in ((3, "RGB"), (4, "RGBA")):
+        # a view with gaps between its pixels, as the canvas's RGB part is
+        pixels = rng.integers(0, 256, (37, 53, 4), dtype=np.uint8)[..., :channels]
+        with Image.open(io.BytesIO(_png_bytes(pixels, 300))) as image:
+            assert image.mode == mode
+            assert image.info["dpi"] == pytest.approx((300, 300), abs=0.001)
+            assert (np.asarray(image) == pixels).all()
+
+
+def test_frozen_ticks_are_the_ones_the_layout_gave():
+    """save_figure fixes each axis's ticks once the figure is laid out: a draw after shows the
+    same tick positions, labels and offset as a draw before (so as the locators would)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator
+
+    from policestress.plots import _freeze_ticks
+    from policestress.plots.style import figure_style
+
+    def shown(fig):
+        fig.canvas.draw()
+        return [
+            (
+                list(axis.get_ticklocs()),
+                [t.get_text() for t in axis.get_ticklabels()],
+                axis.get_offset_text().get_text(),
+            )
+            for ax in fig.axes
+            for axis in (ax.xaxis, ax.yaxis)
+        ]
+
+    with figure_style():
+        fig, axes = new_figure(8, ncols=2)
+        axes[0].plot([1e5, 1.00004e5], [0, 1])  # the x axis needs an offset
+        axes[1].bar(["一", "二"], [3, 4])  # categories
+        fig.set_dpi(300)
+        before = shown(fig)
+        fig.set_layout_engine(None)
+        _freeze_ticks(fig)
+        after = shown(fig)
+    plt.close(fig)
+    assert after == before
+    assert before[0][2] != ""  # the offset text is kept
+    assert isinstance(axes[0].xaxis.get_major_locator(), FixedLocator)
+    assert isinstance(axes[1].xaxis.get_major_formatter(), FixedFormatter)
 
 
 def test_importing_plots_or_loading_a_site_changes_no_global_state():

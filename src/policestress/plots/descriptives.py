@@ -26,6 +26,7 @@ from policestress.plots.style import (
     PALETTE,
     TEXT_WIDTH_CM,
     fit_text,
+    heatmap_cells,
     legend_below,
     new_figure,
     styled,
@@ -281,7 +282,8 @@ def correlation_heatmap(
     cell_cm = min(1.3, (TEXT_WIDTH_CM - label_cm - 2.0) / max(m - 1, 1))
     fig, ax = new_figure(cell_cm * (m - 1) + label_cm + 2.2)
     # Strict lower triangle: rows 2..m against columns 1..m-1 (no empty first row/last column).
-    image = ax.imshow(np.ma.masked_invalid(r[1:, :-1]), cmap="RdBu_r", vmin=-1, vmax=1)
+    image = heatmap_cells(ax, r[1:, :-1])
+    ax.set_aspect("equal")  # square cells, as imshow draws them
     stars = annotate and text_width_cm("-.45***") <= cell_cm - 0.05
     values = annotate and text_width_cm("-.45") <= cell_cm - 0.05
     if values:

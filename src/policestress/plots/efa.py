@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from policestress.efa import EFAResult, ParallelAnalysis
-from policestress.plots.style import PALETTE, new_figure, styled
+from policestress.plots.style import PALETTE, heatmap_cells, new_figure, styled
 from policestress.plots.text import figure_text
 
 # Row pitch of the loading heatmap: 8-pt labels need about 0.34 cm each.
@@ -35,31 +35,6 @@ ROW_CM = 0.34
 def _apa(value: float, decimals: int = 2) -> str:
     """A loading or correlation without the leading zero: .72, -.31."""
     return f"{value:.{decimals}f}".replace("0.", ".", 1)
-
-
-def _cells(ax: plt.Axes, values: np.ndarray):
-    """A heatmap of ``values`` (-1 to 1; NaN left empty), cell (i, j) centred on x = j, y = i,
-    row 0 at the top, as ``imshow`` lays it out.
-
-    Drawn as a mesh of flat cells, not an image: an image is resampled and colour-mapped
-    pixel by pixel at the PNG's 300 dpi (a third of the time the 45-item loading heatmap took
-    to save); the mesh gives the same pixels (within one colour level) and vector cells in SVG.
-    """
-    rows, cols = values.shape
-    mesh = ax.pcolormesh(
-        np.arange(cols + 1) - 0.5,
-        np.arange(rows + 1) - 0.5,
-        np.ma.masked_invalid(values),
-        cmap="RdBu_r",
-        vmin=-1,
-        vmax=1,
-        # a hairline in each cell's colour: SVG viewers otherwise show seams between cells
-        edgecolors="face",
-        linewidth=0.2,
-    )
-    ax.set_xlim(-0.5, cols - 0.5)
-    ax.set_ylim(rows - 0.5, -0.5)
-    return mesh
 
 
 @styled
@@ -159,7 +134,7 @@ def loading_heatmap(
     longest = max((len(str(factor_labels.get(f, f))) for f in matrix.columns), default=3)
     header_cm = 0.9 + 0.3 * min(longest, 14)
     fig, ax = new_figure(ROW_CM * n_items + header_cm + 2.2)
-    image = _cells(ax, matrix.to_numpy())
+    image = heatmap_cells(ax, matrix.to_numpy())
     for (i, j), value in np.ndenumerate(matrix.to_numpy()):
         if abs(value) >= annotate_above:
             colour = "white" if abs(value) > 0.6 else "black"
@@ -211,7 +186,7 @@ def factor_correlation_plot(
         ax.set_axis_off()
         ax.text(0.5, 0.5, t("orthogonal_note"), ha="center", va="center", transform=ax.transAxes)
         return fig
-    image = _cells(ax, masked)
+    image = heatmap_cells(ax, masked)
     ax.set_aspect("equal")
     for (i, j), value in np.ndenumerate(masked):
         if np.isfinite(value):
