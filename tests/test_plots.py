@@ -139,7 +139,9 @@ def test_the_ink_box_lies_inside_the_tight_box():
         assert ink.x0 * 300 == cols[0] and ink.x1 * 300 == cols[-1] + 1
         assert ink.y1 * 300 == pixels.shape[0] - rows[0]
         assert ink.y0 * 300 == pixels.shape[0] - rows[-1] - 1
-        step = 3 / 300  # a line's half width and its antialiasing reach past its path
+        # a line's half width and its antialiasing reach past its path, and CJK glyphs past
+        # the ascent where matplotlib ends a text's box: a few pixels
+        step = 6 / 300
         assert tight.x0 - step <= ink.x0 and ink.x1 <= tight.x1 + step
         assert tight.y0 - step <= ink.y0 and ink.y1 <= tight.y1 + step
         assert max(ink.x0 - tight.x0, tight.y1 - ink.y1, tight.x1 - ink.x1) < 0.1  # inches
