@@ -38,7 +38,7 @@ SIMULATED_FOOTNOTE = "模拟数据 · SIMULATED DATA"
 PNG_DPI = 300
 # Room (inches) around a figure's layout on the canvas it is drawn on, for what reaches past
 # the layout (legends below narrow axes overhang by up to ~0.4 cm) and, under a simulated
-# site's figure, the footnote (an 8 pt line 0.08 in under the tight box, and the padding).
+# site's figure, the footnote (an 8 pt line 0.08 in under the print box, and the padding).
 SIDE_ROOM_IN = 0.5
 FOOTNOTE_ROOM_IN = 0.3
 
@@ -48,7 +48,7 @@ class FigureSizeError(ValueError):
 
 
 def _add_footnote(fig: plt.Figure, text: str, box: Bbox) -> Text:
-    """Write ``text`` right-aligned under ``box`` (inches), the tight box of everything the
+    """Write ``text`` right-aligned under ``box`` (inches), the box of everything the
     (drawn, frozen) figure holds, so never over a label."""
     from policestress.plots.style import MIN_FONT_PT
 
