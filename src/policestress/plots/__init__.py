@@ -102,9 +102,9 @@ def _round_positions(fig: plt.Figure) -> None:
 def _freeze_ticks(fig: plt.Figure) -> None:
     """Fix every axis's ticks and their labels as the laid-out figure has them.
 
-    Each draw and each box measurement locates and formats the ticks afresh (a third of the
-    small multiples' time); with the layout frozen they can only come out the same, so the
-    draw, the print box and the SVG use the ticks computed here.
+    Each draw locates and formats the ticks afresh (an eighth of the time the 24 small
+    multiples take to save); with the layout frozen they can only come out the same, so the
+    draw and the SVG use the ticks computed here.
     """
     from matplotlib.ticker import FixedFormatter, FixedLocator, NullLocator
 
@@ -140,9 +140,8 @@ def _ink_box(fig: plt.Figure, renderer: RendererAgg) -> Bbox:
     rows = np.flatnonzero(ink.any(axis=1))
     cols = np.flatnonzero(ink.any(axis=0))
     height, width = ink.shape
-    inside = rows.size and rows[0] > 0 and cols[0] > 0
-    if not (inside and rows[-1] < height - 1 and cols[-1] < width - 1):
-        return fig.get_tightbbox(renderer)
+    if not rows.size or 0 in (rows[0], cols[0]) or rows[-1] == height - 1 or cols[-1] == width - 1:
+        return fig.get_tightbbox(renderer)  # nothing drawn, or ink at the edge
     dpi = fig.dpi
     return Bbox(
         [
@@ -287,7 +286,7 @@ def save_figure(
             folder.mkdir(parents=True, exist_ok=True)
             png = folder / f"{stem}.png"
             svg = folder / f"{stem}.svg"
-            # Either way the PNG holds no metadata but its resolution: reruns, identical bytes.
+            # The PNG holds no metadata but its resolution (either way): reruns, identical bytes.
             pixels = _png_pixels(fig, box)
             with ThreadPoolExecutor(max_workers=1) as background:
                 if pixels is None:
