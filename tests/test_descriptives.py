@@ -234,18 +234,28 @@ def test_likert_bars_are_centred_on_the_neutral_category():
     pct = likert_percentages(d, ["a", "b"], [1, 2, 3, 4, 5])
     assert pct.loc["b"].sum() == pytest.approx(100)
     assert pct.loc["a", 5] == pytest.approx(37.5)
+
+    def spans(fig):
+        """Each category's bars (one collection a category): (left, right) per item."""
+        return [
+            [(p.vertices[:, 0].min(), p.vertices[:, 0].max()) for p in cells.get_paths()]
+            for cells in fig.axes[0].collections
+        ]
+
     fig = likert_diverging(d, {"s": ["a", "b"]}, {i: f"c{i}" for i in range(1, 6)})
-    bars = fig.axes[0].patches
+    categories = spans(fig)
     # Five categories x two items; the neutral (third) category's bars straddle zero evenly.
-    neutral = bars[2 * 2 : 3 * 2]
-    for bar in neutral:
-        assert bar.get_x() + bar.get_width() / 2 == pytest.approx(0)
+    assert len(categories) == 5 and all(len(c) == 2 for c in categories)
+    for left, right in categories[2]:
+        assert (left + right) / 2 == pytest.approx(0)
+    # each bar as wide as its category's share, starting where the one before ends
+    assert categories[4][0][1] - categories[4][0][0] == pytest.approx(pct.loc["a", 5])
+    assert categories[3][0][0] == pytest.approx(categories[2][0][1])
     plt.close(fig)
 
     fig = likert_diverging(d.clip(upper=4), {"s": ["a"]}, {i: f"c{i}" for i in range(1, 5)})
-    bars = fig.axes[0].patches
     # Even number of categories: the bars meet at zero between codes 2 and 3.
-    assert bars[2].get_x() == pytest.approx(0)
+    assert spans(fig)[2][0][0] == pytest.approx(0)
     plt.close(fig)
 
 

@@ -25,6 +25,7 @@ from policestress.descriptives import significance_stars
 from policestress.plots.style import (
     PALETTE,
     TEXT_WIDTH_CM,
+    bars,
     fit_text,
     heatmap_cells,
     legend_below,
@@ -126,7 +127,10 @@ def likert_diverging(
         y = np.arange(len(items))[::-1]
         start = left_start.copy()
         for j in range(k):
-            ax.barh(y, pct[:, j], left=start, color=colors[j], edgecolor="white", linewidth=0.4)
+            bars(
+                ax, y, pct[:, j], start, horizontal=True,
+                facecolors=colors[j], edgecolors="white", linewidths=0.4,
+            )  # fmt: skip
             start = start + pct[:, j]
         low_share = pct[:, :mid].sum(axis=1)
         high_share = pct[:, mid + (k % 2) :].sum(axis=1)
@@ -212,9 +216,13 @@ def score_distributions(
             # Means of a few items take few values (thirds, quarters): a histogram with
             # regular bins would show empty bins between them, so draw each value's count.
             gap = np.diff(values).min() if len(values) > 1 else 1.0
-            ax.bar(values, counts, width=0.8 * gap, color=PALETTE[0], alpha=0.8)
+            bars(ax, values, counts, width=0.8 * gap, facecolors=PALETTE[0], alpha=0.8)
         else:
-            ax.hist(x, bins=20, range=value_range, color=PALETTE[0], alpha=0.8, edgecolor="white")
+            counts, edges = np.histogram(x, bins=20, range=value_range)
+            bars(
+                ax, (edges[:-1] + edges[1:]) / 2, counts, width=np.diff(edges),
+                facecolors=PALETTE[0], edgecolors="white", alpha=0.8,
+            )  # fmt: skip
         if value_range:
             ax.set_xlim(value_range[0] - 0.2, value_range[1] + 0.2)
         ax.axvline(x.mean(), color="black", linewidth=1)
