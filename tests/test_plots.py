@@ -116,12 +116,12 @@ def test_the_png_is_the_print_box_of_the_figure(tmp_path, layout):
     assert (ours[-60:, :300] == 255).all()
 
 
-def test_the_ink_box_lies_inside_the_tight_box():
+def test_the_ink_box_is_the_drawn_pixels_about_the_tight_box():
+    """_ink_box: the box of the pixels unlike the background, within a few pixels of
+    matplotlib's tight box (a text's box holds room below its glyphs; CJK glyphs reach past
+    the ascent where it ends); the tight box itself when the ink reaches the canvas's edge."""
     from policestress.plots.style import figure_style
 
-    """_ink_box: the pixels unlike the background, all inside matplotlib's tight box and no
-    more than a few pixels short of it (a text's box holds room above and below its
-    glyphs); the tight box itself when the ink reaches the canvas's edge."""
     with figure_style():
         fig, ax = new_figure(6)
         ax.plot([0, 1], [0, 1])
@@ -139,8 +139,7 @@ def test_the_ink_box_lies_inside_the_tight_box():
         assert ink.x0 * 300 == cols[0] and ink.x1 * 300 == cols[-1] + 1
         assert ink.y1 * 300 == pixels.shape[0] - rows[0]
         assert ink.y0 * 300 == pixels.shape[0] - rows[-1] - 1
-        # a line's half width and its antialiasing reach past its path, and CJK glyphs past
-        # the ascent where matplotlib ends a text's box: a few pixels
+        # a line's half width and its antialiasing reach past its path too: a few pixels
         step = 6 / 300
         assert tight.x0 - step <= ink.x0 and ink.x1 <= tight.x1 + step
         assert tight.y0 - step <= ink.y0 and ink.y1 <= tight.y1 + step
