@@ -235,7 +235,10 @@ def save_figure(
     simulated : bool
         The site's data are simulated (``cfg.simulated``): a footnote says so on the figure.
     close : bool
-        Close the figure after saving (default) to free memory in long notebooks.
+        Close the figure after saving (default) to free memory in long notebooks. A figure
+        kept open stays as saved: laid out at print size, without its layout engine, its
+        ticks fixed (drawn again, it gives the same picture; resized, it is not laid out
+        anew).
 
     Raises
     ------
